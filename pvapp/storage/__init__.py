@@ -1,0 +1,25 @@
+"""Durable local history: readings, events and the PVOutput upload queue in one SQLite file."""
+
+from .db import (
+    LastGood,
+    QueuedStatus,
+    SlotUpdate,
+    Storage,
+    StorageError,
+    StoredReading,
+    parse_utc,
+    utc_text,
+)
+from .schema import SCHEMA_VERSION
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "LastGood",
+    "QueuedStatus",
+    "SlotUpdate",
+    "Storage",
+    "StorageError",
+    "StoredReading",
+    "parse_utc",
+    "utc_text",
+]

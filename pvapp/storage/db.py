@@ -1,0 +1,509 @@
+"""SQLite storage: every reading, every state change, and the PVOutput upload queue.
+
+Durability choices, and why:
+
+* ``journal_mode=WAL``: readers (``pv export``, the uploader) never block the
+  poller, and a writer killed at any instant leaves the database consistent:
+  SQLite replays or ignores the WAL on the next open.
+* ``synchronous=FULL`` by default: each poll's commit is fsynced.  The monitor
+  writes at most one transaction per inverter every few seconds, so the cost is a
+  few milliseconds per poll even on an SD card, and in exchange a *power cut* (the
+  usual way a Raspberry Pi "crashes") cannot lose a committed reading.
+  ``NORMAL`` is enough for SIGKILL safety alone and may be chosen in the
+  configuration (``storage.synchronous``) on slow media.
+* One transaction per poll: the reading, the inverter's last-seen time and the
+  PVOutput queue rows it updates are committed together or not at all, so a
+  crash never leaves a reading without its upload slot or the reverse.
+
+Connections are per thread (sqlite3 objects must not be shared across threads);
+``busy_timeout`` makes concurrent writers from the port threads and the uploader
+wait for each other instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pvapp.reading import InverterInfo, Reading
+
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class StorageError(Exception):
+    """The database cannot be used (wrong file, newer schema, unwritable directory)."""
+
+
+def utc_text(t: datetime) -> str:
+    """A UTC timestamp as sortable text: ``2026-06-01T10:00:00.000000Z``."""
+    if t.tzinfo is None:
+        raise ValueError("naive datetime given to storage; times must be timezone-aware")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotUpdate:
+    """One PVOutput status slot a reading contributes to.
+
+    ``serials`` are every inverter aggregated into ``system_id``; the slot row is
+    recomputed from the stored readings of all of them, so aggregation is right
+    whichever inverter's poll commits last.
+    """
+
+    system_id: int
+    date: str  # yyyymmdd, local
+    time: str  # hh:mm, local slot start
+    slot_start: datetime
+    slot_end: datetime
+    day_start: datetime  # local midnight of ``date``, as an aware datetime
+    serials: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedStatus:
+    system_id: int
+    date: str
+    time: str
+    slot_utc: str
+    energy_wh: int | None
+    power_w: int | None
+    temperature: float | None
+    voltage: float | None
+    status: str
+    reason: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    id: int
+    time: datetime
+    serial: str
+    pac: float | None
+    e_today: float | None
+    e_total: float | None
+    h_total: float | None
+    mode: str
+    faults: tuple[str, ...]
+    values: dict[str, float | int | None]
+    rejected: dict[str, str]
+    raw_frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LastGood:
+    """What the guards need to know about an inverter's history after a restart."""
+
+    e_total: float | None
+    h_total: float | None
+    time: datetime | None
+    e_today: float | None
+
+
+class Storage:
+    """The monitor's database.  Safe to share between threads."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        sync = synchronous.upper()
+        if sync not in SYNCHRONOUS_MODES:
+            raise StorageError(f"storage.synchronous: {synchronous!r} is not one of {', '.join(SYNCHRONOUS_MODES)}")
+        self.synchronous = sync
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if self.path != ":memory:":
+            parent = Path(self.path).parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the directory for {self.path}: {exc.strerror}") from None
+        self._migrate()
+
+    # -- connections -------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot open database {self.path}: {exc}") from None
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous}")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA busy_timeout=30000")
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise StorageError(f"{self.path} is not a usable SQLite database: {exc}") from None
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (call once the threads have stopped)."""
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path} has schema version {version}, newer than this pv understands ({SCHEMA_VERSION}); "
+                "upgrade pv"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # re-read inside the write lock: another process may have migrated meanwhile
+                if conn.execute("PRAGMA user_version").fetchone()[0] != number:
+                    conn.execute("ROLLBACK")
+                    continue
+                for statement in _statements(MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- writes ------------------------------------------------------------
+
+    def upsert_inverter(self, info: InverterInfo, time: datetime) -> None:
+        t = utc_text(time)
+        with _transaction(self._conn()) as conn:
+            _upsert_inverter(conn, info, t)
+
+    def record_event(
+        self, time: datetime, kind: str, *, serial: str | None = None, port: str = "", detail: str = ""
+    ) -> None:
+        with _transaction(self._conn()) as conn:
+            conn.execute(
+                "INSERT INTO events(time, serial, port, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                (utc_text(time), serial, port, kind, detail),
+            )
+
+    def store_poll(self, reading: Reading, slots: Sequence[SlotUpdate] = ()) -> int:
+        """Store one poll in one transaction: the reading and the upload slots it feeds.
+
+        Returns the new row id.  A reading with the same inverter and time as a
+        stored one is a programming error upstream and raises (it would be a
+        duplicate).
+        """
+        t = utc_text(reading.time)
+        v = reading.values
+        with _transaction(self._conn()) as conn:
+            _upsert_inverter(conn, reading.inverter, t)
+            cur = conn.execute(
+                "INSERT INTO readings(time, serial, pac, e_today, e_total, h_total, mode, faults_json, values_json,"
+                " rejected_json, raw_frame) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    t,
+                    reading.inverter.serial,
+                    v.get("pac"),
+                    v.get("e_today"),
+                    v.get("e_total"),
+                    v.get("h_total"),
+                    reading.mode,
+                    json.dumps(list(reading.faults)),
+                    json.dumps(v, sort_keys=True),
+                    json.dumps(reading.rejected, sort_keys=True),
+                    bytes(reading.raw_frame),
+                ),
+            )
+            row_id = int(cur.lastrowid or 0)
+            for slot in slots:
+                _update_slot(conn, slot, t)
+        return row_id
+
+    # -- reads -------------------------------------------------------------
+
+    def last_good(self, serial: str) -> LastGood:
+        conn = self._conn()
+        e = conn.execute(
+            "SELECT MAX(e_total) AS e, MAX(h_total) AS h, MAX(time) AS t FROM readings WHERE serial = ?", (serial,)
+        ).fetchone()
+        today = conn.execute(
+            "SELECT e_today FROM readings WHERE serial = ? AND e_today IS NOT NULL ORDER BY time DESC LIMIT 1",
+            (serial,),
+        ).fetchone()
+        return LastGood(
+            e_total=e["e"],
+            h_total=e["h"],
+            time=parse_utc(e["t"]) if e["t"] else None,
+            e_today=today["e_today"] if today else None,
+        )
+
+    def e_total_before(self, serial: str, before: datetime) -> float | None:
+        """The last good E-Total stored before ``before`` (the day's starting meter reading)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT MAX(e_total) FROM readings WHERE serial = ? AND time < ? AND e_total IS NOT NULL",
+                (serial, utc_text(before)),
+            )
+            .fetchone()
+        )
+        return None if row[0] is None else float(row[0])
+
+    def readings(
+        self, *, serial: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[StoredReading]:
+        sql = "SELECT * FROM readings WHERE 1=1"
+        args: list[Any] = []
+        if serial is not None:
+            sql += " AND serial = ?"
+            args.append(serial)
+        if start is not None:
+            sql += " AND time >= ?"
+            args.append(utc_text(start))
+        if end is not None:
+            sql += " AND time < ?"
+            args.append(utc_text(end))
+        sql += " ORDER BY time, serial"
+        for row in self._conn().execute(sql, args):
+            yield StoredReading(
+                id=row["id"],
+                time=parse_utc(row["time"]),
+                serial=row["serial"],
+                pac=row["pac"],
+                e_today=row["e_today"],
+                e_total=row["e_total"],
+                h_total=row["h_total"],
+                mode=row["mode"],
+                faults=tuple(json.loads(row["faults_json"])),
+                values=json.loads(row["values_json"]),
+                rejected=json.loads(row["rejected_json"]),
+                raw_frame=bytes(row["raw_frame"]),
+            )
+
+    def inverters(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._conn().execute("SELECT * FROM inverters ORDER BY serial")]
+
+    def events(self, *, kind: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM events", tuple[str, ...]()
+        if kind:
+            sql, args = sql + " WHERE kind = ?", (kind,)
+        return [dict(r) for r in self._conn().execute(sql + " ORDER BY id", args)]
+
+    # -- the PVOutput queue ------------------------------------------------
+
+    def pending_statuses(self, system_id: int, *, started_by: datetime, limit: int = 1000) -> list[QueuedStatus]:
+        """Pending slots of a system that started at or before ``started_by``, oldest first.
+
+        The uploader passes ``now - interval`` so that only closed slots go out:
+        a slot still filling would otherwise be sent with a partial value.
+        """
+        rows = self._conn().execute(
+            "SELECT * FROM pvoutput_queue WHERE status = 'pending' AND system_id = ? AND slot_utc <= ?"
+            " ORDER BY slot_utc LIMIT ?",
+            (system_id, utc_text(started_by), limit),
+        )
+        return [_queued(r) for r in rows]
+
+    def queue(self, system_id: int | None = None, status: str | None = None) -> list[QueuedStatus]:
+        sql = "SELECT * FROM pvoutput_queue WHERE 1=1"
+        args: list[Any] = []
+        if system_id is not None:
+            sql += " AND system_id = ?"
+            args.append(system_id)
+        if status is not None:
+            sql += " AND status = ?"
+            args.append(status)
+        return [_queued(r) for r in self._conn().execute(sql + " ORDER BY system_id, slot_utc", args)]
+
+    def mark_statuses(
+        self,
+        system_id: int,
+        keys: Sequence[tuple[str, str]],
+        status: str,
+        reason: str = "",
+        now: datetime | None = None,
+    ) -> None:
+        """Set the outcome of an upload attempt for (date, time) keys, in one transaction."""
+        t = utc_text(now or datetime.now(UTC))
+        with _transaction(self._conn()) as conn:
+            conn.executemany(
+                "UPDATE pvoutput_queue SET status = ?, reason = ?, attempts = attempts + 1, updated = ?"
+                " WHERE system_id = ? AND date = ? AND time = ? AND status = 'pending'",
+                [(status, reason, t, system_id, d, tm) for d, tm in keys],
+            )
+
+    def mark_sent_through(self, system_id: int, date: str, time: str, reason: str, now: datetime | None = None) -> int:
+        """Mark every pending slot up to and including PVOutput's last status as sent.
+
+        Used at start-up: what PVOutput already holds (for instance because we
+        crashed between its reply and our commit) is not sent a second time.
+        """
+        t = utc_text(now or datetime.now(UTC))
+        with _transaction(self._conn()) as conn:
+            cur = conn.execute(
+                "UPDATE pvoutput_queue SET status = 'sent', reason = ?, updated = ? WHERE system_id = ?"
+                " AND status = 'pending' AND (date < ? OR (date = ? AND time <= ?))",
+                (reason, t, system_id, date, date, time),
+            )
+            return int(cur.rowcount)
+
+    def note_attempt(self, system_id: int, keys: Sequence[tuple[str, str]], reason: str) -> None:
+        """Count a failed attempt that leaves the slots pending (network down, rate limit)."""
+        t = utc_text(datetime.now(UTC))
+        with _transaction(self._conn()) as conn:
+            conn.executemany(
+                "UPDATE pvoutput_queue SET attempts = attempts + 1, reason = ?, updated = ?"
+                " WHERE system_id = ? AND date = ? AND time = ? AND status = 'pending'",
+                [(reason, t, system_id, d, tm) for d, tm in keys],
+            )
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+def _statements(script: str) -> list[str]:
+    out: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def _upsert_inverter(conn: sqlite3.Connection, info: InverterInfo, t: str) -> None:
+    conn.execute(
+        "INSERT INTO inverters(serial, spec_id, port, address, model, manufacturer, firmware, va_rating, first_seen,"
+        " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(serial) DO UPDATE SET spec_id = excluded.spec_id, port = excluded.port,"
+        " address = excluded.address,"
+        " model = CASE WHEN excluded.model != '' THEN excluded.model ELSE model END,"
+        " manufacturer = CASE WHEN excluded.manufacturer != '' THEN excluded.manufacturer ELSE manufacturer END,"
+        " firmware = CASE WHEN excluded.firmware != '' THEN excluded.firmware ELSE firmware END,"
+        " va_rating = CASE WHEN excluded.va_rating != '' THEN excluded.va_rating ELSE va_rating END,"
+        " last_seen = MAX(last_seen, excluded.last_seen)",
+        (
+            info.serial,
+            info.spec_id,
+            info.port,
+            info.address,
+            info.model,
+            info.manufacturer,
+            info.firmware,
+            info.va_rating,
+            t,
+            t,
+        ),
+    )
+
+
+def _update_slot(conn: sqlite3.Connection, slot: SlotUpdate, now: str) -> None:
+    """Recompute one system's status slot from the stored readings of its inverters.
+
+    Power, temperature and voltage come from each inverter's latest reading in
+    the slot; energy from each inverter's latest accepted E-Today of that local
+    day up to the slot's end (an inverter that fell asleep keeps counting with
+    its last value, so the aggregate does not drop).
+    """
+    start, end, day = utc_text(slot.slot_start), utc_text(slot.slot_end), utc_text(slot.day_start)
+    power: list[float] = []
+    temps: list[float] = []
+    volts: list[float] = []
+    energy: list[float] = []
+    for serial in slot.serials:
+        row = conn.execute(
+            "SELECT pac, values_json FROM readings WHERE serial = ? AND time >= ? AND time < ?"
+            " ORDER BY time DESC LIMIT 1",
+            (serial, start, end),
+        ).fetchone()
+        if row is not None:
+            if row["pac"] is not None:
+                power.append(row["pac"])
+            values = json.loads(row["values_json"])
+            if isinstance(values.get("temperature"), int | float):
+                temps.append(float(values["temperature"]))
+            if isinstance(values.get("vac"), int | float):
+                volts.append(float(values["vac"]))
+        e_row = conn.execute(
+            "SELECT e_today FROM readings WHERE serial = ? AND time >= ? AND time < ? AND e_today IS NOT NULL"
+            " ORDER BY time DESC LIMIT 1",
+            (serial, day, end),
+        ).fetchone()
+        if e_row is not None:
+            energy.append(e_row["e_today"])
+    energy_wh = round(sum(energy) * 1000) if energy else None
+    power_w = round(sum(power)) if power else None
+    temperature = round(max(temps), 1) if temps else None
+    voltage = round(sum(volts) / len(volts), 1) if volts else None
+    if energy_wh is None and power_w is None:
+        return  # nothing PVOutput would accept (needs v1 or v2)
+    conn.execute(
+        "INSERT INTO pvoutput_queue(system_id, date, time, slot_utc, energy_wh, power_w, temperature, voltage, updated)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(system_id, date, time) DO UPDATE SET energy_wh = excluded.energy_wh,"
+        " power_w = excluded.power_w, temperature = excluded.temperature, voltage = excluded.voltage,"
+        " updated = excluded.updated WHERE status = 'pending'",
+        (slot.system_id, slot.date, slot.time, start, energy_wh, power_w, temperature, voltage, now),
+    )
+
+
+def _queued(r: sqlite3.Row) -> QueuedStatus:
+    return QueuedStatus(
+        system_id=r["system_id"],
+        date=r["date"],
+        time=r["time"],
+        slot_utc=r["slot_utc"],
+        energy_wh=r["energy_wh"],
+        power_w=r["power_w"],
+        temperature=r["temperature"],
+        voltage=r["voltage"],
+        status=r["status"],
+        reason=r["reason"],
+        attempts=r["attempts"],
+    )
