@@ -1,0 +1,160 @@
+"""Rendering the intermediate model with Jinja2, then formatting it.
+
+Templates are small, one per kind of output.  Literal data (the ``SPEC``
+description) is rendered with ``repr`` so that no spec text can ever become
+code; ruff formats the result so that whitespace in templates never reaches a
+diff, and the output is byte-for-byte deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from dataclasses import MISSING
+from dataclasses import fields as dc_fields
+from dataclasses import is_dataclass
+from typing import Any
+
+import jinja2
+
+from pvgen.runtime.model import FieldDef
+
+from .ir import SpecIR
+
+_PRIMITIVE_CONSTRUCT = {
+    "u8": "cs.Int8ub",
+    "u16": "cs.Int16ub",
+    "u32": "cs.Int32ub",
+    "s8": "cs.Int8sb",
+    "s16": "cs.Int16sb",
+    "s32": "cs.Int32sb",
+}
+
+
+def literal(value: Any) -> str:
+    """Python source for a runtime-model value (frozen dataclasses, tuples, scalars)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        args = []
+        for f in dc_fields(value):
+            if f.name.startswith("_"):
+                continue
+            item = getattr(value, f.name)
+            if f.default is not MISSING and item == f.default:
+                continue
+            args.append(f"{f.name}={literal(item)}")
+        return f"{type(value).__name__}({', '.join(args)})"
+    if isinstance(value, tuple):
+        if not value:
+            return "()"
+        return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, float) and value.is_integer():
+        return repr(value)
+    return repr(value)
+
+
+def construct_type(kind: str, width: int) -> str:
+    if kind in _PRIMITIVE_CONSTRUCT:
+        return _PRIMITIVE_CONSTRUCT[kind]
+    if kind == "text":
+        return f'cs.PaddedString({width}, "ascii")'
+    return f"cs.Bytes({width})"
+
+
+def field_type(f: FieldDef, ir: SpecIR) -> str:
+    if f.enum:
+        return f"{ir.enum_classes[f.enum]} | int | None"
+    if f.flags:
+        return f"{ir.flag_classes[f.flags]} | None"
+    if f.scale == "1" or f.scale.isdigit():
+        return "int | None"
+    return "float | None"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pvgen", "templates"),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - renders Python source; all data goes through repr
+    )
+    env.filters["pyrepr"] = literal
+    env.filters["construct_type"] = construct_type
+    env.filters["field_type"] = field_type
+    return env
+
+
+def render_inverter(ir: SpecIR, env: jinja2.Environment) -> str:
+    spec = ir.spec
+    exports = ["SPEC", "CODEC", "Status", "Parameters", "VersionInfo", "Inverter", "EXAMPLES", "FrameStruct"]
+    exports += list(ir.enum_classes.values()) + list(ir.flag_classes.values())
+    exports += [t.class_name for t in ir.types]
+    exports += [
+        "decode_status",
+        "encode_status",
+        "decode_parameters",
+        "encode_parameters",
+        "decode_version",
+        "encode_version",
+        "decode_layout",
+        "encode_layout",
+        "encode_register",
+        "decode_register",
+    ]
+    examples = tuple((e.id, e.command, e.direction, e.hex, e.model, e.values) for e in ir.examples)
+    template = env.get_template("inverter_module.py.jinja")
+    enum_titles = {e.id: f"{e.id.replace('_', ' ').capitalize()} values of the {spec.id} spec." for e in spec.enums}
+    return template.render(
+        ir=ir,
+        spec=spec,
+        types=ir.types,
+        exports=sorted(set(exports)),
+        spec_literal=literal(spec),
+        examples_literal=literal(examples),
+        enum_titles=enum_titles,
+        flag_titles={f.id: f"{f.id.replace('_', ' ').capitalize()} of the {spec.id} spec." for f in spec.flags},
+    )
+
+
+def render_package_init(modules: list[str], digest: str, env: jinja2.Environment) -> str:
+    return env.get_template("package_init.py.jinja").render(modules=sorted(modules), digest=digest)
+
+
+def combined_digest(parts: list[str]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(parts):
+        h.update(p.encode())
+    return h.hexdigest()
+
+
+def ruff_available() -> bool:
+    try:
+        import ruff  # noqa: F401
+    except ImportError:
+        return shutil.which("ruff") is not None
+    return True
+
+
+def format_python(source: str, filename: str) -> str:
+    """Format with ruff (the project's pinned formatter); unchanged when ruff is absent."""
+    cmd = [sys.executable, "-m", "ruff"]
+    try:
+        import ruff  # noqa: F401
+    except ImportError:
+        exe = shutil.which("ruff")
+        if exe is None:
+            return source
+        cmd = [exe]
+    result = subprocess.run(
+        [*cmd, "format", "--stdin-filename", filename, "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ruff could not format generated {filename}:\n{result.stderr}")
+    return result.stdout
