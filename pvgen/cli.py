@@ -47,7 +47,7 @@ def render_all(root: Path, spec_dir: Path | None = None) -> tuple[dict[str, str]
             kind = raw.get("meta", {}).get("kind", "inverter") if isinstance(raw, dict) else "inverter"
             if kind == "service":
                 try:
-                    from .service import render_service  # noqa: PLC0415 - only when a service spec exists
+                    from .service import render_service
                 except ImportError as exc:
                     problems.append(SpecProblem(path.name, 1, ("meta", "kind"), f"no service renderer: {exc}"))
                     continue
@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="render in memory; exit 1 if generated files are stale")
     parser.add_argument("--root", type=Path, default=None, help="project root (default: found from the cwd)")
-    parser.add_argument("--validate", nargs="+", metavar="SPEC", help="only validate these spec files and report problems")
+    parser.add_argument(
+        "--validate", nargs="+", metavar="SPEC", help="only validate these spec files and report problems"
+    )
     args = parser.parse_args(argv)
     root = (args.root or find_root(Path.cwd())).resolve()
     if args.validate:

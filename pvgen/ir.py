@@ -93,7 +93,9 @@ class _Checker:
         self.loaded = loaded
         self.problems: list[SpecProblem] = []
 
-    def error(self, section: str, key: str | None, sub: tuple[PathPart, ...], message: str, line: int | None = None) -> None:
+    def error(
+        self, section: str, key: str | None, sub: tuple[PathPart, ...], message: str, line: int | None = None
+    ) -> None:
         file = self.loaded.file_of(section, key)
         path: tuple[PathPart, ...] = (section,) if key is None else (section, key)
         path = (*path, *sub)
@@ -121,7 +123,13 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
             for k, v in node.items():
                 if k in ("doc", "title", "label") and isinstance(v, str) and not _doc_ok(v):
                     line = node.line_of(k) if isinstance(node, LDict) else None
-                    chk.error(section, key, (*sub, k), 'text must not contain triple quotes, backslashes or control characters', line)
+                    chk.error(
+                        section,
+                        key,
+                        (*sub, k),
+                        "text must not contain triple quotes, backslashes or control characters",
+                        line,
+                    )
                 else:
                     walk_docs(v, section, key, (*sub, k))
         elif isinstance(node, list):
@@ -152,12 +160,14 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
             for i, m in enumerate(t["struct"]):
                 mid = m["id"]
                 if mid in seen:
-                    chk.error("types", tid, ("struct", i, "id"), f"duplicate member id {mid!r}", t["struct"][i].line_of("id"))
+                    chk.error(
+                        "types", tid, ("struct", i, "id"), f"duplicate member id {mid!r}", t["struct"][i].line_of("id")
+                    )
                 seen.add(mid)
                 mtype = m["type"]
                 if isinstance(mtype, dict):
                     kind = "text" if "text" in mtype else "bytes"
-                    width = int(mtype.get("text", mtype.get("bytes", 0)))
+                    width = int(mtype.get("text") or mtype.get("bytes") or 0)
                 elif mtype in PRIMITIVES:
                     kind, width = mtype, PRIMITIVES[mtype]
                 else:
@@ -165,15 +175,21 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
                     if ref is not None and "text" in ref:
                         kind, width = "text", int(ref["text"])
                     else:
-                        chk.error("types", tid, ("struct", i, "type"), f"unknown member type {mtype!r}, expected a primitive or a text type", t["struct"][i].line_of("type"))
+                        chk.error(
+                            "types",
+                            tid,
+                            ("struct", i, "type"),
+                            f"unknown member type {mtype!r}, expected a primitive or a text type",
+                            t["struct"][i].line_of("type"),
+                        )
                         continue
                 members.append((mid, kind, width))
                 size = None if size is None else size + width
-            types.append(TypeIR(tid, "struct", pascal(tid), size, tuple(members), doc=t.get("doc", "")))
+            types.append(TypeIR(tid, "struct", pascal(tid) + "Struct", size, tuple(members), doc=t.get("doc", "")))
         elif "text" in t:
-            types.append(TypeIR(tid, "text", pascal(tid), int(t["text"]), doc=t.get("doc", "")))
+            types.append(TypeIR(tid, "text", pascal(tid) + "Struct", int(t["text"]), doc=t.get("doc", "")))
         elif "array" in t:
-            types.append(TypeIR(tid, "array", pascal(tid), None, item=t["array"], doc=t.get("doc", "")))
+            types.append(TypeIR(tid, "array", pascal(tid) + "Struct", None, item=t["array"], doc=t.get("doc", "")))
 
     # enums and flags
     enums: list[EnumDef] = []
@@ -186,7 +202,9 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
                 chk.error("enums", eid, (raw_key, "id"), f"duplicate enum value id {v['id']!r}")
             seen_ids.add(v["id"])
             number = int(raw_key, 0) if isinstance(raw_key, str) else int(raw_key)
-            items.append(EnumValue(number, v["id"], v.get("label", v["id"].replace("_", " ").capitalize()), v.get("doc", "")))
+            items.append(
+                EnumValue(number, v["id"], v.get("label", v["id"].replace("_", " ").capitalize()), v.get("doc", ""))
+            )
         enums.append(EnumDef(eid, tuple(sorted(items, key=lambda e: e.value))))
         enum_classes[eid] = pascal(eid)
     flags: list[FlagsDef] = []
@@ -213,7 +231,9 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
         labels: dict[str, str] = {}
         for fid, f in (doc.get(section) or {}).items():
             if fid in RESERVED_FIELD_IDS:
-                chk.error(section, fid, (), f"id {fid!r} is reserved (it names a method or attribute of the generated class)")
+                chk.error(
+                    section, fid, (), f"id {fid!r} is reserved (it names a method or attribute of the generated class)"
+                )
                 continue
             if ("code" in f) == ("codes" in f):
                 chk.error(section, fid, (), "expected exactly one of: code, codes")
@@ -224,7 +244,12 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
                 continue
             for c in codes:
                 if c in used:
-                    chk.error(section, fid, ("codes" if "codes" in f else "code",), f"code 0x{c:02x} already used by {used[c]!r}")
+                    chk.error(
+                        section,
+                        fid,
+                        ("codes" if "codes" in f else "code",),
+                        f"code 0x{c:02x} already used by {used[c]!r}",
+                    )
                 used[c] = fid
             label = f.get("label", fid)
             if label in labels:
@@ -239,10 +264,20 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
                 continue
             enum = f.get("enum")
             if enum is not None and enum not in enum_classes:
-                chk.error(section, fid, ("enum",), f"unknown enum {enum!r}, expected one of: {', '.join(sorted(enum_classes)) or '(none defined)'}")
+                chk.error(
+                    section,
+                    fid,
+                    ("enum",),
+                    f"unknown enum {enum!r}, expected one of: {', '.join(sorted(enum_classes)) or '(none defined)'}",
+                )
             fl = f.get("flags")
             if fl is not None and fl not in flag_classes:
-                chk.error(section, fid, ("flags",), f"unknown flags {fl!r}, expected one of: {', '.join(sorted(flag_classes)) or '(none defined)'}")
+                chk.error(
+                    section,
+                    fid,
+                    ("flags",),
+                    f"unknown flags {fl!r}, expected one of: {', '.join(sorted(flag_classes)) or '(none defined)'}",
+                )
             for key in ("valid", "safe"):
                 if key in f and (len(f[key]) != 2 or f[key][0] > f[key][1]):
                     chk.error(section, fid, (key,), f"{key} must be [min, max] with min <= max")
@@ -292,10 +327,20 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
         reply = c.get("reply")
         reply_code = None if reply in (None, "none") else int(reply)
         if reply_code is not None and reply_code >> 8 != req >> 8:
-            chk.error("commands", cid, ("reply",), f"reply 0x{reply_code:04x} must keep the request's control byte 0x{req >> 8:02x}")
+            chk.error(
+                "commands",
+                cid,
+                ("reply",),
+                f"reply 0x{reply_code:04x} must keep the request's control byte 0x{req >> 8:02x}",
+            )
         for key in ("request_type", "reply_type"):
             if key in c and c[key] not in type_ids:
-                chk.error("commands", cid, (key,), f"unknown type {c[key]!r}, expected a primitive or one of: {', '.join(sorted(type_ids - set(PRIMITIVES)))}")
+                chk.error(
+                    "commands",
+                    cid,
+                    (key,),
+                    f"unknown type {c[key]!r}, expected a primitive or one of: " + ", ".join(sorted(type_ids - set(PRIMITIVES))),
+                )
         if reply_code is None and "reply_type" in c:
             chk.error("commands", cid, ("reply_type",), "a command without a reply cannot have a reply_type")
         commands.append(
@@ -315,7 +360,13 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     if not abstract:
         for needed in REQUIRED_COMMANDS:
             if needed not in command_ids:
-                chk.error("commands", None, (), f"missing required command {needed!r}", doc.line_of("commands") if "commands" in doc else doc.line)
+                chk.error(
+                    "commands",
+                    None,
+                    (),
+                    f"missing required command {needed!r}",
+                    doc.line_of("commands") if "commands" in doc else doc.line,
+                )
 
     # frame and transport
     frame_doc = doc.get("frame")
@@ -362,12 +413,18 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     vcmd = next((c for c in commands if c.id == "version"), None)
     if vcmd is not None and vcmd.reply_type:
         version_type = next((t for t in types if t.id == vcmd.reply_type), None)
-        if version_type is None or version_type.kind != "struct" or any(k != "text" for _, k, _ in version_type.members):
+        if (
+            version_type is None
+            or version_type.kind != "struct"
+            or any(k != "text" for _, k, _ in version_type.members)
+        ):
             chk.error("commands", "version", ("reply_type",), "the version reply must be a struct of text members")
             version_type = None
         else:
             member_docs = {m["id"]: m.get("doc", "") for m in doc["types"][version_type.id]["struct"]}
-            version_fields = tuple(TextField(mid, width, member_docs.get(mid, "")) for mid, _, width in version_type.members)
+            version_fields = tuple(
+                TextField(mid, width, member_docs.get(mid, "")) for mid, _, width in version_type.members
+            )
 
     # models
     field_ids = {f.id for f in fields}
@@ -406,7 +463,13 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
             )
         )
     if not abstract and not models:
-        chk.error("models", None, (), "at least one model with its status layout is needed", doc.line_of("models") if "models" in doc else doc.line)
+        chk.error(
+            "models",
+            None,
+            (),
+            "at least one model with its status layout is needed",
+            doc.line_of("models") if "models" in doc else doc.line,
+        )
 
     # examples
     examples: list[ExampleIR] = []
@@ -417,13 +480,19 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
             chk.error("examples", None, (i, "command"), f"unknown command {ex['command']!r}", ex.line_of("command"))
         if ex.get("model") is not None and ex["model"] not in model_ids:
             chk.error("examples", None, (i, "model"), f"unknown model {ex['model']!r}", ex.line_of("model"))
-        for key in (ex.get("values") or {}):
+        for key in ex.get("values") or {}:
             if ex["direction"] == "reply" and ex["command"] in ("status",) and key not in field_ids:
                 chk.error("examples", None, (i, "values", key), f"unknown field {key!r}", ex["values"].line_of(key))
         examples.append(
             ExampleIR(
-                ex["id"], ex["source"], ex["command"], ex["direction"], ex["hex"].replace(" ", "").lower(),
-                ex.get("model"), tuple((ex.get("values") or {}).items()), ex.get("doc", ""),
+                ex["id"],
+                ex["source"],
+                ex["command"],
+                ex["direction"],
+                ex["hex"].replace(" ", "").lower(),
+                ex.get("model"),
+                tuple((ex.get("values") or {}).items()),
+                ex.get("doc", ""),
             )
         )
         del line

@@ -82,7 +82,14 @@ def _load(path: Path, root: Path, seen: tuple[str, ...]) -> LoadedSpec:
     spec_id = meta["id"]
     if spec_id != path.stem:
         raise SpecError(
-            [SpecProblem(display, meta.line_of("id"), ("meta", "id"), f"id {spec_id!r} must match the file name {path.stem!r}")]
+            [
+                SpecProblem(
+                    display,
+                    meta.line_of("id"),
+                    ("meta", "id"),
+                    f"id {spec_id!r} must match the file name {path.stem!r}",
+                )
+            ]
         )
     if spec_id in seen:
         cycle = " -> ".join((*seen, spec_id))
@@ -165,19 +172,29 @@ def _merge(parent: LoadedSpec, child: LDict, display: str, spec_id: str) -> Load
         merged.lines["examples"] = child.line_of("examples")
     elif "examples" in merged:
         del merged["examples"]  # examples belong to the file that captured them
-    removals = child.get("remove") or {}
+    removals: LDict = child.get("remove") or LDict()
     for section, ids in removals.items():
         line = removals.line_of(section)
         if section not in MERGED_SECTIONS:
             problems.append(
-                SpecProblem(display, line, ("remove", section), f"cannot remove from {section!r}, expected one of: {', '.join(MERGED_SECTIONS)}")
+                SpecProblem(
+                    display,
+                    line,
+                    ("remove", section),
+                    f"cannot remove from {section!r}, expected one of: {', '.join(MERGED_SECTIONS)}",
+                )
             )
             continue
-        target = merged.get(section)
+        target: Any = merged.get(section)
         for index, item in enumerate(ids):
-            if not isinstance(target, dict) or item not in target:
+            if not isinstance(target, LDict) or item not in target:
                 problems.append(
-                    SpecProblem(display, ids.line_of(index), ("remove", section, index), f"no inherited {section} entry {item!r} to remove")
+                    SpecProblem(
+                        display,
+                        ids.line_of(index),
+                        ("remove", section, index),
+                        f"no inherited {section} entry {item!r} to remove",
+                    )
                 )
                 continue
             copy = LDict(target)

@@ -9,12 +9,12 @@ diff, and the output is byte-for-byte deterministic.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 import subprocess
 import sys
-from dataclasses import MISSING
+from dataclasses import MISSING, is_dataclass
 from dataclasses import fields as dc_fields
-from dataclasses import is_dataclass
 from typing import Any
 
 import jinja2
@@ -130,20 +130,10 @@ def combined_digest(parts: list[str]) -> str:
     return h.hexdigest()
 
 
-def ruff_available() -> bool:
-    try:
-        import ruff  # noqa: F401
-    except ImportError:
-        return shutil.which("ruff") is not None
-    return True
-
-
 def format_python(source: str, filename: str) -> str:
     """Format with ruff (the project's pinned formatter); unchanged when ruff is absent."""
     cmd = [sys.executable, "-m", "ruff"]
-    try:
-        import ruff  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("ruff") is None:
         exe = shutil.which("ruff")
         if exe is None:
             return source

@@ -94,7 +94,7 @@ class Str(Node):
         return out
 
 
-def Ident(doc: str = "") -> Str:  # noqa: N802 - reads like a type in the schema tables
+def Ident(doc: str = "") -> Str:
     return Str(doc=doc, pattern=IDENT_RE.pattern, what="a lower_snake identifier ([a-z][a-z0-9_]*)")
 
 
@@ -108,7 +108,7 @@ class Int(Node):
         if isinstance(value, bool) or not isinstance(value, int):
             ctx.error(line, path, f"expected an integer, got {_type_name(value)}")
             return
-        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             ctx.error(line, path, f"{value} is out of range {self.min}..{self.max}")
 
     def json(self) -> dict[str, Any]:

@@ -32,9 +32,9 @@ from pvgen.runtime.model import (
 _codec.require_api(1)
 
 __all__ = [
-    "Ack",
+    "AckStruct",
     "CODEC",
-    "CodeList",
+    "CodeListStruct",
     "decode_layout",
     "decode_parameters",
     "decode_register",
@@ -51,12 +51,13 @@ __all__ = [
     "Inverter",
     "Mode",
     "Parameters",
-    "RegisterRequest",
-    "SerialNumber",
+    "RegisterRequestStruct",
+    "SerialNumberStruct",
     "SPEC",
     "Status",
     "VersionInfo",
-    "WordList",
+    "VersionInfoStruct",
+    "WordListStruct",
 ]
 
 
@@ -732,22 +733,22 @@ FrameStruct = cs.Struct(
     "checksum" / cs.Int16ub,
 )
 
-SerialNumber = cs.PaddedString(10, "ascii")
+SerialNumberStruct = cs.PaddedString(10, "ascii")
 
-RegisterRequest = cs.Struct(
+RegisterRequestStruct = cs.Struct(
     "serial" / cs.PaddedString(10, "ascii"),
     "address" / cs.Int8ub,
 )
 
-Ack = cs.Struct(
+AckStruct = cs.Struct(
     "code" / cs.Int8ub,
 )
 
-CodeList = cs.GreedyRange(cs.Int8ub)
+CodeListStruct = cs.GreedyRange(cs.Int8ub)
 
-WordList = cs.GreedyRange(cs.Int16ub)
+WordListStruct = cs.GreedyRange(cs.Int16ub)
 
-VersionInfo = cs.Struct(
+VersionInfoStruct = cs.Struct(
     "device_type" / cs.PaddedString(1, "ascii"),
     "va_rating" / cs.PaddedString(6, "ascii"),
     "firmware" / cs.PaddedString(5, "ascii"),

@@ -32,9 +32,9 @@ from pvgen.runtime.model import (
 _codec.require_api(1)
 
 __all__ = [
-    "Ack",
+    "AckStruct",
     "CODEC",
-    "CodeList",
+    "CodeListStruct",
     "decode_layout",
     "decode_parameters",
     "decode_register",
@@ -51,13 +51,14 @@ __all__ = [
     "Inverter",
     "Mode",
     "Parameters",
-    "RegisterRequest",
-    "SerialNumber",
+    "RegisterRequestStruct",
+    "SerialNumberStruct",
     "SPEC",
     "Status",
-    "Value16",
+    "Value16Struct",
     "VersionInfo",
-    "WordList",
+    "VersionInfoStruct",
+    "WordListStruct",
 ]
 
 
@@ -959,30 +960,30 @@ FrameStruct = cs.Struct(
     "checksum" / cs.Int16ub,
 )
 
-SerialNumber = cs.PaddedString(10, "ascii")
+SerialNumberStruct = cs.PaddedString(10, "ascii")
 """ASCII serial number, e.g. 0905BO0139"""
 
-RegisterRequest = cs.Struct(
+RegisterRequestStruct = cs.Struct(
     "serial" / cs.PaddedString(10, "ascii"),
     "address" / cs.Int8ub,
 )
 """serial number then the one-byte address the official software sends (length 0x0B)"""
 
-Ack = cs.Struct(
+AckStruct = cs.Struct(
     "code" / cs.Int8ub,
 )
 
-CodeList = cs.GreedyRange(cs.Int8ub)
+CodeListStruct = cs.GreedyRange(cs.Int8ub)
 """one-byte field or parameter codes"""
 
-WordList = cs.GreedyRange(cs.Int16ub)
+WordListStruct = cs.GreedyRange(cs.Int16ub)
 """one big-endian word per layout code"""
 
-Value16 = cs.Struct(
+Value16Struct = cs.Struct(
     "value" / cs.Int16ub,
 )
 
-VersionInfo = cs.Struct(
+VersionInfoStruct = cs.Struct(
     "device_type" / cs.PaddedString(1, "ascii"),
     "va_rating" / cs.PaddedString(6, "ascii"),
     "firmware" / cs.PaddedString(5, "ascii"),

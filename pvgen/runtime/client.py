@@ -313,5 +313,3 @@ __all__ = [
     "encode_layout",
     "encode_register",
 ]
-
-

@@ -146,7 +146,8 @@ class WordDecoder(Generic[T]):
             plan = self._plans[key] = self.compile(key)
         if len(payload) != 2 * len(key):
             raise ProtocolError(
-                f"{self.what} payload has {len(payload)} bytes but the layout has {len(key)} codes ({2 * len(key)} bytes)"
+                f"{self.what} payload has {len(payload)} bytes but the layout has"
+                f" {len(key)} codes ({2 * len(key)} bytes)"
             )
         return plan(payload)
 
@@ -211,7 +212,11 @@ def encode_words(
         if f.id not in values:
             continue
         value = values[f.id]
-        number = f.to_raw(float(value)) if not isinstance(value, int) or f.scale != "1" else value & ((1 << (16 * len(f.codes))) - 1)
+        number = (
+            f.to_raw(float(value))
+            if not isinstance(value, int) or f.scale != "1"
+            else value & ((1 << (16 * len(f.codes))) - 1)
+        )
         if len(f.codes) == 1:
             words[f.codes[0]] = number & 0xFFFF
         else:

@@ -186,9 +186,7 @@ class Framer:
     def flush(self) -> None:
         """Give up on a partial frame (the line went quiet): count it as truncated."""
         if self._buf:
-            if self._buf.startswith(self.codec.fmt.sync[: len(self._buf)]) or self._buf.startswith(
-                self.codec.fmt.sync
-            ):
+            if self._buf.startswith(self.codec.fmt.sync[: len(self._buf)]) or self._buf.startswith(self.codec.fmt.sync):
                 self.stats.truncated += 1
             else:
                 self.stats.garbage_bytes += len(self._buf)
