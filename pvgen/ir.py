@@ -339,7 +339,8 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
                     "commands",
                     cid,
                     (key,),
-                    f"unknown type {c[key]!r}, expected a primitive or one of: " + ", ".join(sorted(type_ids - set(PRIMITIVES))),
+                    f"unknown type {c[key]!r}, expected a primitive or one of: "
+                    + ", ".join(sorted(type_ids - set(PRIMITIVES))),
                 )
         if reply_code is None and "reply_type" in c:
             chk.error("commands", cid, ("reply_type",), "a command without a reply cannot have a reply_type")
