@@ -1,0 +1,405 @@
+"""The bus: inverters sharing one line, answering requests with the spec's own builders.
+
+``Simulator`` is the single engine behind every way in (``sim://`` URL,
+pseudo-terminal, TCP).  It is driven by a spec module ``pv.<id>`` and only
+uses what that module and its ``SPEC`` provide: the frame format, the command
+table, the models' captured layouts and version texts, and the generated
+encoders.  A new spec therefore gets a simulated inverter without new code.
+
+Addressing follows REFERENCE section 1 and 6: reset/discover/register go to
+the broadcast address; an unregistered inverter answers discover from the
+broadcast address with its serial; register makes it answer from the new
+address; data requests to any other address are ignored.  With no address
+bytes in the frame (Samil TCP) there is no registration and every request is
+for the one inverter on the connection.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+from pvgen.runtime.framing import Frame, Framer
+from pvgen.runtime.model import CommandDef, ModelDef, ProtocolSpec
+
+from .clock import Clock, ScaledClock
+from .device import SimInverter
+from .faults import FaultPlan, FaultSpec
+from .options import OptionError, SimOptions
+from .record import Record, StatusRecord
+from .weather import Sky
+
+ACK = b"\x06"
+
+# What a command does, by the words specs use for it.  Matching on the command's
+# id and its request/reply payload types (not on its codes) is what keeps the
+# engine spec-agnostic.
+_KINDS: dict[str, tuple[str, ...]] = {
+    "reset": ("reset", "logout", "reset_communication", "reset_comms"),
+    "discover": ("discover", "offline_query", "query_serial"),
+    "register": ("register", "login", "send_address", "assign_address"),
+    "status_layout": ("status_layout", "read_status_layout"),
+    "param_layout": ("param_layout", "parameter_layout", "read_param_layout", "read_parameter_layout"),
+    "status": ("status", "read_status", "data"),
+    "version": ("version", "read_version", "id_info", "identity", "info"),
+    "parameters": ("parameters", "params", "read_parameters", "read_params"),
+}
+_BY_REPLY_TYPE: dict[str, str] = {
+    "serial": "discover",
+    "ack": "register",
+    "status_layout": "status_layout",
+    "param_layout": "param_layout",
+    "status": "status",
+    "version": "version",
+    "parameters": "parameters",
+}
+
+
+def command_kind(cmd: CommandDef) -> str | None:
+    """What the simulator should do for a command, or None if it has no model of it."""
+    cid = cmd.id.lower()
+    for kind, names in _KINDS.items():
+        if cid in names:
+            return kind
+    if cmd.reply_type and cmd.reply_type.lower() in _BY_REPLY_TYPE:
+        return _BY_REPLY_TYPE[cmd.reply_type.lower()]
+    return None
+
+
+class SpecNotFound(OptionError):
+    """No generated module for the requested spec id."""
+
+
+def load_spec_module(spec_id: str) -> ModuleType:
+    """Import ``pv.<spec_id>``; a one-line error lists the ids that exist."""
+    if not spec_id.isidentifier():
+        raise SpecNotFound(f"spec {spec_id!r} is not a valid spec id")
+    try:
+        module = importlib.import_module(f"pv.{spec_id}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (f"pv.{spec_id}", "pv"):
+            raise
+        raise SpecNotFound(
+            f"no generated spec module pv.{spec_id} (available: {', '.join(available_specs()) or 'none'})"
+        ) from None
+    if not hasattr(module, "SPEC") or not hasattr(module, "CODEC"):
+        raise SpecNotFound(f"pv.{spec_id} is not a generated spec module (no SPEC/CODEC)")
+    return module
+
+
+def available_specs() -> list[str]:
+    import pkgutil
+
+    try:
+        pv = importlib.import_module("pv")
+    except ModuleNotFoundError:
+        return []
+    out = []
+    for info in pkgutil.iter_modules(getattr(pv, "__path__", [])):
+        if not info.name.startswith("_"):
+            out.append(info.name)
+    return sorted(out)
+
+
+def derive_serials(base: str, count: int) -> tuple[str, ...]:
+    """Distinct serials of the same shape as the model's: bump the trailing digits."""
+    if not base:
+        base = "SIM0000000"
+    out = [base]
+    tail = len(base) - len(base.rstrip("0123456789"))
+    width = max(3, tail)
+    head = base[: len(base) - width]
+    start = int(base[-width:]) if base[-width:].isdigit() else 0
+    for i in range(1, count):
+        out.append(f"{head}{(start + i) % 10**width:0{width}d}")
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One reply on its way out: byte chunks, each after a pause (real seconds) from the previous."""
+
+    chunks: tuple[tuple[float, bytes], ...]
+    faults: frozenset[str] = frozenset()
+    frame: bytes = b""
+
+
+@dataclass(slots=True)
+class Exchange:
+    """A log line of what the simulator saw and did (for --verbose and debugging)."""
+
+    time: datetime
+    request: bytes
+    command: str
+    replies: list[bytes] = field(default_factory=list)
+
+
+class Simulator:
+    """Several inverters of one spec on one line."""
+
+    def __init__(
+        self,
+        spec: str | ModuleType | Any = "cms",
+        options: SimOptions | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        module = load_spec_module(spec) if isinstance(spec, str) else spec
+        self.module = module
+        self.spec: ProtocolSpec = module.SPEC
+        self.codec = module.CODEC
+        opts = options or SimOptions(spec=self.spec.id)
+        self.options = opts
+        if not self.spec.models:
+            raise OptionError(f"spec {self.spec.id!r} has no models to simulate")
+        try:
+            self.model: ModelDef = self.spec.model(opts.model)
+        except KeyError as exc:
+            raise OptionError(f"model: {exc.args[0]}") from None
+        if self.spec.frame.address_width == 0 and opts.inverters > 1:
+            raise OptionError(f"inverters: spec {self.spec.id!r} has no addresses, so one inverter per connection")
+        self.clock: Clock = clock or ScaledClock(opts.start, opts.speed, tz=opts.tz)
+        self.sky = Sky(latitude=opts.latitude, clouds=opts.clouds, seed=opts.seed)
+        self.faults = FaultPlan(opts.seed)
+        self.record = Record(opts.record)
+        self.log: list[Exchange] = []
+        self.log_limit = 1000
+        self._lock = threading.RLock()
+        self._latency_rng = random.Random(opts.seed ^ 0x1A7)
+        base = dict(self.model.version).get("serial", "").strip("\0 ")
+        serials = opts.serials or derive_serials(base, opts.inverters)
+        now = self.clock.now()
+        self.inverters: list[SimInverter] = [
+            SimInverter(
+                module,
+                self.model,
+                sn,
+                sky=self.sky,
+                start=now,
+                index=i,
+                e_total=opts.e_total + 137.1 * i,
+                h_total=opts.h_total + 211 * i,
+                stale_etoday_minutes=opts.stale_etoday,
+                always_awake=opts.awake == "always",
+            )
+            for i, sn in enumerate(serials)
+        ]
+        self._commands = {(c.control, c.function): c for c in self.spec.commands}
+        for f in opts.fault:
+            self.apply_fault(f)
+
+    # -- configuration ------------------------------------------------------------
+    def apply_fault(self, f: FaultSpec) -> None:
+        """Arm a fault given as an option (``--fault``/``fault=``)."""
+        if f.kind in ("drop", "corrupt", "truncate", "garbage", "split", "slow"):
+            if f.kind == "slow" and f.arg:
+                self.faults.slow_seconds = float(f.arg)
+            self.faults.set_rate(f.kind, f.probability)
+        elif f.kind == "error":
+            for inv in self.inverters:
+                inv.set_error(int(f.arg or "0", 0))
+        elif f.kind == "wild":
+            name, _, raw = (f.arg or "").partition("=")
+            try:
+                for inv in self.inverters:
+                    inv.set_wild(name, int(raw, 0) if raw else None)
+            except KeyError:
+                raise OptionError(
+                    f"fault wild:{f.arg}: spec {self.spec.id!r} has no field {name!r} "
+                    f"(fields: {', '.join(x.id for x in self.spec.fields)})"
+                ) from None
+        elif f.kind == "vanish":
+            after, _, for_ = (f.arg or "0").partition(",")
+            self._schedule_vanish(float(after), float(for_) if for_ else 10.0)
+
+    def _schedule_vanish(self, after: float, duration: float) -> None:
+        def gone() -> None:
+            self.faults.vanish()
+            t = threading.Timer(duration, self.faults.restore)
+            t.daemon = True
+            t.start()
+
+        timer = threading.Timer(after, gone)
+        timer.daemon = True
+        timer.start()
+
+    def inverter(self, serial: str) -> SimInverter:
+        for inv in self.inverters:
+            if inv.serial == serial:
+                return inv
+        raise KeyError(f"no simulated inverter with serial {serial!r}")
+
+    def new_framer(self) -> Framer:
+        return Framer(self.codec)
+
+    def latency(self) -> float:
+        lo, hi = self.options.latency
+        with self._lock:
+            return (lo if hi <= lo else self._latency_rng.uniform(lo, hi)) / 1000.0
+
+    # -- the protocol --------------------------------------------------------------
+    def advance(self, now: datetime | None = None) -> datetime:
+        """Bring every inverter up to the clock (or ``now``)."""
+        now = now or self.clock.now()
+        with self._lock:
+            for inv in self.inverters:
+                inv.advance(now)
+        return now
+
+    def respond(self, request: Frame) -> list[bytes]:
+        """The reply frames (no line faults, no timing) the bus sends for one request frame."""
+        with self._lock:
+            now = self.advance()
+            replies = self._respond(request, now)
+            if len(self.log) >= self.log_limit:
+                del self.log[: self.log_limit // 2]
+            cmd = self._commands.get((request.control, request.function))
+            self.log.append(Exchange(now, request.raw, cmd.id if cmd else "unknown", [r for r, _ in replies]))
+            for frame, status in replies:
+                if status is not None:
+                    self.record.add(StatusRecord(status[0], status[1], status[2], status[3], frame))
+            return [r for r, _ in replies]
+
+    def exchange(self, request: Frame) -> list[Outgoing]:
+        """Replies with line faults applied and latency set: what goes on the wire."""
+        with self._lock:
+            now = self.advance()
+            produced = self._respond(request, now)
+            cmd = self._commands.get((request.control, request.function))
+            self.log.append(Exchange(now, request.raw, cmd.id if cmd else "unknown", [r for r, _ in produced]))
+            if len(self.log) > self.log_limit:
+                del self.log[: self.log_limit // 2]
+            out = []
+            for frame, status in produced:
+                faults = self.faults.choose()
+                if status is not None:
+                    self.record.add(
+                        StatusRecord(status[0], status[1], status[2], status[3], frame, tuple(sorted(faults)))
+                    )
+                out.append(self._on_the_wire(frame, faults))
+            return out
+
+    def _on_the_wire(self, frame: bytes, faults: frozenset[str]) -> Outgoing:
+        if "drop" in faults:
+            return Outgoing((), faults, frame)
+        data = frame
+        if "corrupt" in faults:
+            data = data[:-1] + bytes([data[-1] ^ 0x5A])
+        if "truncate" in faults:
+            data = data[: max(len(self.spec.frame.sync) + 1, len(data) // 2)]
+        delay = self.latency()
+        if "slow" in faults:
+            delay += self.faults.slow_seconds
+        chunks: list[tuple[float, bytes]] = []
+        if "garbage" in faults:
+            chunks.append((delay, self.faults.garbage(self.spec.frame.sync)))
+            delay = 0.0
+        if "split" in faults and len(data) > 2:
+            cut = len(data) // 2
+            chunks.append((delay, data[:cut]))
+            chunks.append((self.faults.split_gap, data[cut:]))
+        else:
+            chunks.append((delay, data))
+        return Outgoing(tuple(chunks), faults, frame)
+
+    def _build(self, cmd: CommandDef, payload: bytes, *, src: int | None, dst: int | None) -> bytes:
+        fmt = self.spec.frame
+        assert cmd.reply_function is not None
+        if fmt.address_width:
+            return bytes(self.codec.build(cmd.control, cmd.reply_function, payload, src=src, dst=dst))
+        return bytes(self.codec.build(cmd.control, cmd.reply_function, payload, ident=0))
+
+    def _respond(
+        self, req: Frame, now: datetime
+    ) -> list[tuple[bytes, tuple[datetime, str, int | None, dict[str, float | int | None]] | None]]:
+        fmt = self.spec.frame
+        if req.function & fmt.reply_bit:
+            return []  # a reply (another device's, or our own echo): not for us
+        cmd = self._commands.get((req.control, req.function))
+        if cmd is None:
+            return []
+        kind = command_kind(cmd)
+        awake = [inv for inv in self.inverters if inv.awake]
+        addressed = fmt.address_width > 0
+        bcast = fmt.broadcast_address
+        if kind == "reset":
+            for inv in awake:
+                if self.spec.registration and (not addressed or req.dst in (bcast, inv.address)):
+                    inv.registered = False
+                    inv.address = bcast
+            return []
+        if cmd.reply_function is None:
+            return []
+        host = req.src
+        if kind == "discover":
+            if addressed and req.dst != bcast:
+                return []
+            # Only one unregistered unit answers per discover: collisions on a shared
+            # line are undocumented, and the official software's repeated discover
+            # broadcasts pick the rest up one by one.
+            for inv in awake:
+                if not inv.registered:
+                    payload = inv.serial.encode("ascii")
+                    return [(self._build(cmd, payload, src=bcast, dst=host), None)]
+            return []
+        if kind == "register":
+            try:
+                serial, address = self.module.decode_register(req.payload)
+            except Exception:  # a malformed register request is ignored, as a device would
+                return []
+            serial = serial.strip("\0 ")
+            for inv in awake:
+                if inv.serial == serial:
+                    inv.registered = True
+                    inv.address = address
+                    return [(self._build(cmd, ACK, src=address, dst=host), None)]
+            return []
+        # data commands: only the registered inverter at the addressed address answers
+        target = None
+        for inv in awake:
+            if inv.registered and (not addressed or req.dst == inv.address):
+                target = inv
+                break
+        if target is None:
+            return []
+        src = target.address if addressed else None
+        model = target.model
+        if kind == "status_layout":
+            return [(self._build(cmd, self.module.encode_layout(model.status_layout), src=src, dst=host), None)]
+        if kind == "param_layout":
+            return [(self._build(cmd, self.module.encode_layout(model.param_layout), src=src, dst=host), None)]
+        if kind == "version":
+            return [(self._build(cmd, self.module.encode_version(target.version_fields()), src=src, dst=host), None)]
+        if kind == "parameters":
+            payload = self.module.encode_parameters(model.param_layout, target.parameters)
+            return [(self._build(cmd, payload, src=src, dst=host), None)]
+        if kind == "status":
+            layout = tuple(model.status_layout)
+            values, raw = target.status_values(layout, now)
+            payload = self.module.encode_status(layout, values, raw)
+            decoded = self.module.decode_status(layout, payload).values()
+            frame = self._build(cmd, payload, src=src, dst=host)
+            return [(frame, (now, target.serial, src, dict(decoded)))]
+        return []
+
+    # -- conveniences ----------------------------------------------------------------
+    def feed(self, data: bytes, framer: Framer | None = None) -> bytes:
+        """Answer a byte string of requests at once (no faults, no timing): for replay tests."""
+        framer = framer or self.new_framer()
+        out = bytearray()
+        for frame in framer.feed(data):
+            for reply in self.respond(frame):
+                out += reply
+        return bytes(out)
+
+    def registered(self) -> Sequence[SimInverter]:
+        return [inv for inv in self.inverters if inv.registered and inv.awake]
+
+    def close(self) -> None:
+        self.record.close()
