@@ -306,6 +306,37 @@ class Storage:
                 raw_frame=bytes(row["raw_frame"]),
             )
 
+    def history(self, since: datetime) -> Iterator[Reading]:
+        """Stored readings at or after ``since`` as ``Reading`` objects, oldest first.
+
+        For outputs that catch up after an outage (MQTT ``missed = "republish"``);
+        safe to call from any thread (each thread has its own connection).
+        """
+        infos = {
+            r["serial"]: InverterInfo(
+                serial=r["serial"],
+                spec_id=r["spec_id"],
+                port=r["port"],
+                address=r["address"],
+                model=r["model"],
+                manufacturer=r["manufacturer"],
+                firmware=r["firmware"],
+                va_rating=r["va_rating"],
+            )
+            for r in self.inverters()
+        }
+        for r in self.readings(start=since):
+            yield Reading(
+                inverter=infos[r.serial],
+                time=r.time,
+                values=r.values,
+                raw_frame=r.raw_frame,
+                mode=r.mode,
+                faults=r.faults,
+                rejected=r.rejected,
+                id=r.id,
+            )
+
     def inverters(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM inverters ORDER BY serial")]
 

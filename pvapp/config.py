@@ -1,0 +1,583 @@
+"""Configuration: a TOML file, then environment variables, then command-line flags.
+
+The file is found in the usual places (``--config``, ``$PV_CONFIG``,
+``./pv.toml``, ``$XDG_CONFIG_HOME/pv/pv.toml``, ``/etc/pv/pv.toml``).  With no
+file at all the monitor runs the built-in simulator, so that ``pv monitor`` on
+a fresh machine shows something real at once.
+
+Every problem is reported as one line naming the key (``ports[1].inverters[0].spec``)
+or the environment variable, because the people reading it are editing a file
+on a Raspberry Pi over SSH and need to know exactly where to look.  Secrets
+(PVOutput API key, MQTT password) are taken from the environment so that the
+file can be world-readable and kept in version control.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import pkgutil
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Fallback when the generated package cannot be listed (it always can once installed).
+_KNOWN_SPECS = ("cms", "orion", "samil", "samil_tcp", "sunezy")
+
+DEMO_PORT = "sim://cms"
+DEMO_SPEED = 60.0
+DEMO_START_HOUR = 7
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str()`` is the one line shown to the user."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config error: {key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def known_specs() -> tuple[str, ...]:
+    """Spec ids of the generated inverter modules (``pv.<id>``), without importing them."""
+    try:
+        import pv
+    except ImportError:
+        return _KNOWN_SPECS
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(pv.__path__) if not m.name.startswith("_") and m.name != "pvoutput"
+    )
+    return tuple(names) or _KNOWN_SPECS
+
+
+@dataclass(frozen=True, slots=True)
+class InverterConfig:
+    spec: str
+    serial: str | None  # None: take whichever inverter answers discover
+    pvoutput_system: int | None
+    name: str = ""
+    rated_power: float | None = None  # W; None: the spec model's rating
+
+
+@dataclass(frozen=True, slots=True)
+class PortConfig:
+    port: str  # device path, by-id path or pyserial URL
+    spec: str
+    inverters: tuple[InverterConfig, ...]
+    timeout: float | None = None  # reply timeout, s; None: the spec's default
+    key: str = "ports[0]"  # where it came from, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class PVOutputConfig:
+    api_key: str | None
+    host: str = "https://pvoutput.org"
+    upload_interval: float = 300.0  # seconds between upload rounds
+    status_interval: int | None = None  # minutes; None: read from getsystem
+    donation: bool | None = None  # None: read from getsystem
+    rate_reserve: int = 10  # requests per hour left for other apps sharing the key
+    send_temperature: bool = True
+    send_voltage: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    path: Path
+    synchronous: str = "FULL"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    ports: tuple[PortConfig, ...]
+    storage: StorageConfig
+    timezone: tzinfo
+    timezone_name: str
+    poll_interval: float = 10.0
+    asleep_after: float = 300.0
+    pvoutput: PVOutputConfig | None = None
+    mqtt: Mapping[str, Any] | None = None  # opaque; validated by pvapp.outputs.mqtt
+    mqtt_config: Any = None  # what pvapp.outputs.mqtt.validate_config made of it
+    clock: str = "real"
+    source: str = ""  # the file it came from, or "built-in demo"
+    demo: bool = False
+    extra_outputs: tuple[str, ...] = field(default=())
+
+    @property
+    def pvoutput_systems(self) -> dict[int, tuple[str, ...]]:
+        """System id -> the keys (``ports[i].inverters[j]``) of the inverters it aggregates."""
+        out: dict[int, list[str]] = {}
+        for p in self.ports:
+            for j, inv in enumerate(p.inverters):
+                if inv.pvoutput_system is not None:
+                    out.setdefault(inv.pvoutput_system, []).append(f"{p.key}.inverters[{j}]")
+        return {k: tuple(v) for k, v in out.items()}
+
+
+# -- locating the file -------------------------------------------------------
+
+
+def candidate_paths(env: Mapping[str, str]) -> list[Path]:
+    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return [Path("pv.toml"), Path(xdg) / "pv" / "pv.toml", Path("/etc/pv/pv.toml")]
+
+
+def find_config(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """The file to read, or None for the built-in demo.  An explicit path must exist."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError("--config", f"no such file: {explicit}")
+        return path
+    if env.get("PV_CONFIG"):
+        path = Path(env["PV_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError("PV_CONFIG", f"no such file: {env['PV_CONFIG']}")
+        return path
+    for path in candidate_paths(env):
+        if path.is_file():
+            return path
+    return None
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "share")
+    return Path(base) / "pv"
+
+
+# -- loading -----------------------------------------------------------------
+
+
+def load(
+    explicit: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Find, read, override and validate the configuration."""
+    env = os.environ if env is None else env
+    path = find_config(explicit, env)
+    if path is None:
+        cfg = demo_config(env)
+    else:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+        cfg = from_table(data, env=env, source=str(path))
+    return apply_overrides(cfg, env, overrides or {})
+
+
+def demo_config(env: Mapping[str, str]) -> Config:
+    """No configuration at all: a simulated CMS 2000 at 60x speed, from a summer morning.
+
+    Sped up so that a new user sees the day's curve move within minutes, and
+    started at 07:00 simulated time so that it shows production even when tried
+    at night.  The demo writes ``./pv-demo.sqlite``, recreated on each demo run
+    (the simulated day starts over, so old demo rows would contradict it).
+    """
+    tz, tz_name = _local_zone(env)
+    return Config(
+        ports=(
+            PortConfig(
+                port=DEMO_PORT,
+                spec="cms",
+                inverters=(InverterConfig(spec="cms", serial=None, pvoutput_system=None),),
+                key="demo",
+            ),
+        ),
+        storage=StorageConfig(path=Path("pv-demo.sqlite"), synchronous="NORMAL"),
+        timezone=tz,
+        timezone_name=tz_name,
+        poll_interval=10.0,
+        asleep_after=300.0,
+        clock="demo",
+        source="built-in demo",
+        demo=True,
+    )
+
+
+_TOP_KEYS = ("timezone", "poll_interval", "asleep_after", "clock", "storage", "pvoutput", "ports", "mqtt")
+_STORAGE_KEYS = ("path", "synchronous")
+_PVOUTPUT_KEYS = (
+    "api_key",
+    "host",
+    "upload_interval",
+    "status_interval",
+    "donation",
+    "rate_reserve",
+    "system_id",
+    "send_temperature",
+    "send_voltage",
+)
+_PORT_KEYS = ("port", "spec", "timeout", "inverters")
+_INVERTER_KEYS = ("spec", "serial", "pvoutput_system", "name", "rated_power")
+
+
+def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str = "") -> Config:
+    _check_keys(data, _TOP_KEYS, "")
+    tz, tz_name = _timezone(data.get("timezone"), "timezone", env)
+    poll = _number(data.get("poll_interval", 10.0), "poll_interval", lo=0.5, hi=3600)
+    asleep = _number(data.get("asleep_after", 300.0), "asleep_after", lo=1, hi=86400)
+    clock = data.get("clock", "real")
+    if not isinstance(clock, str):
+        raise ConfigError("clock", "expected a string ('real' or START*SPEED)")
+
+    storage_t = _table(data.get("storage", {}), "storage")
+    _check_keys(storage_t, _STORAGE_KEYS, "storage")
+    spath = storage_t.get("path", str(default_data_dir(env) / "pv.sqlite"))
+    if not isinstance(spath, str) or not spath:
+        raise ConfigError("storage.path", "expected a file path")
+    sync = storage_t.get("synchronous", "FULL")
+    if not isinstance(sync, str) or sync.upper() not in ("NORMAL", "FULL", "EXTRA"):
+        raise ConfigError("storage.synchronous", f"expected NORMAL, FULL or EXTRA, got {sync!r}")
+    storage = StorageConfig(path=Path(spath).expanduser(), synchronous=sync.upper())
+
+    pvo_t = data.get("pvoutput")
+    pvoutput: PVOutputConfig | None = None
+    default_system: int | None = None
+    if pvo_t is not None:
+        pvo_t = _table(pvo_t, "pvoutput")
+        _check_keys(pvo_t, _PVOUTPUT_KEYS, "pvoutput")
+        if "api_key" in pvo_t:
+            raise ConfigError(
+                "pvoutput.api_key", "keep the API key out of the file: set the environment variable PV_PVOUTPUT_API_KEY"
+            )
+        if "system_id" in pvo_t:
+            default_system = _int(pvo_t["system_id"], "pvoutput.system_id", lo=1)
+        status_interval = pvo_t.get("status_interval")
+        if status_interval is not None:
+            status_interval = _int(status_interval, "pvoutput.status_interval", lo=1)
+            if status_interval not in (5, 10, 15):
+                raise ConfigError(
+                    "pvoutput.status_interval", f"PVOutput allows 5, 10 or 15 minutes, got {status_interval}"
+                )
+        donation = pvo_t.get("donation")
+        if donation is not None and not isinstance(donation, bool):
+            raise ConfigError("pvoutput.donation", "expected true or false (leave it out to ask PVOutput)")
+        host = pvo_t.get("host", "https://pvoutput.org")
+        if not isinstance(host, str) or not host.startswith(("http://", "https://")):
+            raise ConfigError("pvoutput.host", f"expected an http(s) URL, got {host!r}")
+        pvoutput = PVOutputConfig(
+            api_key=None,
+            host=host.rstrip("/"),
+            upload_interval=_number(pvo_t.get("upload_interval", 300.0), "pvoutput.upload_interval", lo=1, hi=86400),
+            status_interval=status_interval,
+            donation=donation,
+            rate_reserve=_int(pvo_t.get("rate_reserve", 10), "pvoutput.rate_reserve", lo=0, hi=290),
+            send_temperature=_bool(pvo_t.get("send_temperature", True), "pvoutput.send_temperature"),
+            send_voltage=_bool(pvo_t.get("send_voltage", True), "pvoutput.send_voltage"),
+        )
+
+    ports_v = data.get("ports")
+    if ports_v is None:
+        raise ConfigError("ports", "missing: add at least one [[ports]] table (see `pv config init`)")
+    if not isinstance(ports_v, list) or not ports_v:
+        raise ConfigError("ports", "expected a list of [[ports]] tables with at least one entry")
+    specs = known_specs()
+    ports: list[PortConfig] = []
+    seen_ports: dict[str, str] = {}
+    seen_serials: dict[str, str] = {}
+    for i, pt in enumerate(ports_v):
+        key = f"ports[{i}]"
+        pt = _table(pt, key)
+        _check_keys(pt, _PORT_KEYS, key)
+        port = pt.get("port")
+        if not isinstance(port, str) or not port.strip():
+            raise ConfigError(f"{key}.port", "missing: a device path, /dev/serial/by-id/... or a URL like sim://cms")
+        if port in seen_ports:
+            raise ConfigError(f"{key}.port", f"{port!r} is already used by {seen_ports[port]}")
+        seen_ports[port] = key
+        pspec = _spec(pt.get("spec"), f"{key}.spec", specs, default=None)
+        timeout = pt.get("timeout")
+        if timeout is not None:
+            timeout = _number(timeout, f"{key}.timeout", lo=0.01, hi=60)
+        invs_v = pt.get("inverters", [{}])
+        if not isinstance(invs_v, list) or not invs_v:
+            raise ConfigError(f"{key}.inverters", "expected a list of [[ports.inverters]] tables")
+        invs: list[InverterConfig] = []
+        for j, it in enumerate(invs_v):
+            ikey = f"{key}.inverters[{j}]"
+            it = _table(it, ikey)
+            _check_keys(it, _INVERTER_KEYS, ikey)
+            ispec = _spec(it.get("spec"), f"{ikey}.spec", specs, default=pspec)
+            if ispec is None:
+                raise ConfigError(f"{ikey}.spec", f"missing (or set {key}.spec); one of {', '.join(specs)}")
+            serial = it.get("serial", "auto")
+            if not isinstance(serial, str) or not serial.strip():
+                raise ConfigError(f"{ikey}.serial", 'expected the serial number as a string, or "auto"')
+            serial_v = None if serial.strip().lower() == "auto" else serial.strip()
+            if serial_v is not None:
+                if serial_v in seen_serials:
+                    raise ConfigError(
+                        f"{ikey}.serial", f"{serial_v!r} is already configured at {seen_serials[serial_v]}"
+                    )
+                seen_serials[serial_v] = ikey
+            system = it.get("pvoutput_system", default_system)
+            if system is not None:
+                system = _int(system, f"{ikey}.pvoutput_system", lo=1)
+                if pvoutput is None:
+                    raise ConfigError(f"{ikey}.pvoutput_system", "needs a [pvoutput] table")
+            name = it.get("name", "")
+            if not isinstance(name, str):
+                raise ConfigError(f"{ikey}.name", "expected a string")
+            rated = it.get("rated_power")
+            if rated is not None:
+                rated = _number(rated, f"{ikey}.rated_power", lo=1, hi=1_000_000)
+            invs.append(
+                InverterConfig(spec=ispec, serial=serial_v, pvoutput_system=system, name=name, rated_power=rated)
+            )
+        if len({inv.spec for inv in invs}) > 1:
+            raise ConfigError(f"{key}.inverters", "all inverters on one line must speak the same spec")
+        ports.append(PortConfig(port=port.strip(), spec=invs[0].spec, inverters=tuple(invs), timeout=timeout, key=key))
+
+    mqtt = data.get("mqtt")
+    mqtt_config = None
+    if mqtt is not None:
+        mqtt = dict(_table(mqtt, "mqtt"))
+        mqtt_config = validate_mqtt(mqtt, env)
+    return Config(
+        ports=tuple(ports),
+        storage=storage,
+        timezone=tz,
+        timezone_name=tz_name,
+        poll_interval=poll,
+        asleep_after=asleep,
+        pvoutput=pvoutput,
+        mqtt=mqtt,
+        mqtt_config=mqtt_config,
+        clock=clock,
+        source=source,
+    )
+
+
+def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any]) -> Config:
+    """Environment (``PV_*``) over the file, then flags over both; secrets from the environment."""
+    changes: dict[str, Any] = {}
+
+    def pick(flag: str, var: str) -> tuple[str, Any] | None:
+        if flags.get(flag) is not None:
+            return f"--{flag.replace('_', '-')}", flags[flag]
+        if env.get(var):
+            return var, env[var]
+        return None
+
+    if got := pick("poll_interval", "PV_POLL_INTERVAL"):
+        changes["poll_interval"] = _number(got[1], got[0], lo=0.5, hi=3600)
+    if got := pick("asleep_after", "PV_ASLEEP_AFTER"):
+        changes["asleep_after"] = _number(got[1], got[0], lo=1, hi=86400)
+    if got := pick("timezone", "PV_TIMEZONE"):
+        tz, name = _timezone(got[1], got[0], env)
+        changes["timezone"], changes["timezone_name"] = tz, name
+    if got := pick("storage", "PV_STORAGE"):
+        if not isinstance(got[1], str) or not got[1]:
+            raise ConfigError(got[0], "expected a file path")
+        changes["storage"] = replace(cfg.storage, path=Path(got[1]).expanduser())
+    if got := pick("clock", "PV_CLOCK"):
+        changes["clock"] = str(got[1])
+    if got := pick("port", "PV_PORT"):
+        # one port given on the command line replaces the configured ones (handy with Docker)
+        spec = flags.get("spec") or env.get("PV_SPEC") or (cfg.ports[0].spec if cfg.ports else "cms")
+        spec = _spec(spec, "--spec" if flags.get("spec") else "PV_SPEC", known_specs(), default="cms") or "cms"
+        port = PortConfig(
+            port=str(got[1]), spec=spec, inverters=(InverterConfig(spec=spec, serial=None, pvoutput_system=None),)
+        )
+        changes["ports"] = (port,)
+        changes["demo"] = False
+        if cfg.demo:
+            changes["clock"] = changes.get("clock", "real")
+            changes["source"] = f"{got[0]} (no configuration file)"
+    pvo = cfg.pvoutput
+    if pvo is not None:
+        key = env.get("PV_PVOUTPUT_API_KEY") or None
+        host = env.get("PV_PVOUTPUT_HOST") or pvo.host
+        changes["pvoutput"] = replace(pvo, api_key=key, host=host.rstrip("/"))
+    return replace(cfg, **changes) if changes else cfg
+
+
+def validate_mqtt(table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    """Let the MQTT output check its own table (it owns those keys, and reads PV_MQTT_PASSWORD)."""
+    try:
+        mqtt_output = importlib.import_module("pvapp.outputs.mqtt")
+    except ImportError:
+        return None
+    validate = getattr(mqtt_output, "validate_config", None)
+    if validate is None:
+        return None
+    try:
+        return validate(table, env)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        text = str(exc).removeprefix("config error: ")
+        key, sep, problem = text.partition(": ")
+        if sep and key.startswith("mqtt"):
+            raise ConfigError(key, problem) from None
+        raise ConfigError("mqtt", text) from None
+
+
+# -- value checks --------------------------------------------------------------
+
+
+def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for k in table:
+        if k not in allowed:
+            full = f"{where}.{k}" if where else k
+            close = difflib.get_close_matches(k, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (expected one of {', '.join(allowed)})"
+            raise ConfigError(full, f"unknown key{hint}")
+
+
+def _table(v: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(v, dict):
+        raise ConfigError(key, f"expected a table, got {_kind(v)}")
+    return v
+
+
+def _kind(v: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}.get(
+        type(v), type(v).__name__
+    )
+
+
+def _number(v: Any, key: str, *, lo: float, hi: float) -> float:
+    if isinstance(v, bool):
+        raise ConfigError(key, f"expected a number, got {_kind(v)}")
+    if isinstance(v, str):
+        try:
+            v = float(v)
+        except ValueError:
+            raise ConfigError(key, f"expected a number, got {v!r}") from None
+    if not isinstance(v, int | float):
+        raise ConfigError(key, f"expected a number, got {_kind(v)}")
+    if not lo <= v <= hi:
+        raise ConfigError(key, f"{v:g} is out of range ({lo:g} to {hi:g})")
+    return float(v)
+
+
+def _int(v: Any, key: str, *, lo: int, hi: int | None = None) -> int:
+    if isinstance(v, str) and v.strip().isdigit():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(key, f"expected an integer, got {_kind(v) if not isinstance(v, str) else repr(v)}")
+    if v < lo or (hi is not None and v > hi):
+        raise ConfigError(key, f"{v} is out of range ({lo} to {hi if hi is not None else 'any'})")
+    return v
+
+
+def _bool(v: Any, key: str) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(key, f"expected true or false, got {_kind(v)}")
+    return v
+
+
+def _spec(v: Any, key: str, specs: tuple[str, ...], default: str | None) -> str | None:
+    if v is None:
+        return default
+    if not isinstance(v, str):
+        raise ConfigError(key, f"expected a spec name, got {_kind(v)}")
+    if v not in specs:
+        raise ConfigError(key, f"unknown spec {v!r} (expected one of {', '.join(specs)})")
+    return v
+
+
+def _local_zone(env: Mapping[str, str]) -> tuple[tzinfo, str]:
+    name = env.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name), name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        link = os.readlink("/etc/localtime")
+        name = link.split("zoneinfo/", 1)[1]
+        return ZoneInfo(name), name
+    except (OSError, IndexError, ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC"), "UTC"
+
+
+def _timezone(v: Any, key: str, env: Mapping[str, str]) -> tuple[tzinfo, str]:
+    if v is None:
+        return _local_zone(env)
+    if not isinstance(v, str):
+        raise ConfigError(key, f"expected a zone name like 'Australia/Sydney', got {_kind(v)}")
+    try:
+        return ZoneInfo(v), v
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(key, f"unknown time zone {v!r} (use a name like 'Australia/Sydney' or 'UTC')") from None
+
+
+# -- the example file ------------------------------------------------------------
+
+EXAMPLE = """\
+# pv.toml: configuration of `pv monitor`.  Found at --config PATH, $PV_CONFIG,
+# ./pv.toml, $XDG_CONFIG_HOME/pv/pv.toml (~/.config/pv/pv.toml) or /etc/pv/pv.toml.
+# Environment variables override the file (PV_POLL_INTERVAL, PV_TIMEZONE,
+# PV_STORAGE, PV_PORT + PV_SPEC); flags override both.  Secrets come only from
+# the environment: PV_PVOUTPUT_API_KEY, PV_MQTT_PASSWORD.
+
+# Local time zone of the site: PVOutput wants local times.  Default: the system's.
+# timezone = "Australia/Sydney"
+
+# Seconds between two status polls of each inverter.
+poll_interval = 10
+
+# Seconds of silence after which an inverter counts as asleep (night) and is
+# logged once as such; it is re-registered when it answers again.
+asleep_after = 300
+
+[storage]
+# SQLite file with every reading, every event and the PVOutput upload queue.
+# Default: ~/.local/share/pv/pv.sqlite
+# path = "/var/lib/pv/pv.sqlite"
+# FULL: every poll survives a power cut (default).  NORMAL: survives a crash of pv.
+synchronous = "FULL"
+
+# One [[ports]] table per serial line.  `port` is a device path (prefer the stable
+# /dev/serial/by-id/... name, see `pv ports`), or a URL: socket://host:port for an
+# RS-485/Ethernet bridge, rfc2217://host:port, sim://cms for the simulator.
+[[ports]]
+port = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A1234567-if00-port0"
+spec = "cms"            # cms, orion, sunezy, samil, samil_tcp
+# timeout = 1.0         # reply timeout in seconds (default: the spec's)
+
+  # One [[ports.inverters]] per inverter on that line.
+  [[ports.inverters]]
+  serial = "auto"       # or the serial number, e.g. "0905BO0139"
+  name = "garage"
+  pvoutput_system = 12345   # omit to not upload this inverter
+
+# A second line, two inverters aggregated into one PVOutput system:
+# [[ports]]
+# port = "/dev/serial/by-id/usb-Prolific_Technology_Inc._USB-Serial_Controller-if00-port0"
+# spec = "samil"
+#   [[ports.inverters]]
+#   serial = "S22A0001"
+#   pvoutput_system = 67890
+#   [[ports.inverters]]
+#   serial = "S22A0002"
+#   pvoutput_system = 67890
+
+[pvoutput]
+# The API key comes from the environment variable PV_PVOUTPUT_API_KEY.
+# Seconds between upload rounds.  Each round sends every closed status slot
+# that PVOutput does not have yet, in batches, within the hourly rate limit.
+upload_interval = 300
+# Status interval of the systems in minutes (5, 10 or 15).  Default: ask PVOutput.
+# status_interval = 5
+# Requests per hour left unused for other apps sharing the key.
+rate_reserve = 10
+# system_id = 12345     # default system for inverters without pvoutput_system
+send_temperature = true   # inverter temperature as v5
+send_voltage = true       # grid voltage as v6
+
+# [mqtt]
+# Options of the MQTT / Home Assistant output: see docs/mqtt.md.
+# The password comes from the environment variable PV_MQTT_PASSWORD.
+"""

@@ -1,0 +1,1 @@
+"""Package data: the example configuration and the systemd unit."""

@@ -1,0 +1,310 @@
+"""One thread per serial line: handshake, poll, guard, store, hand on.
+
+A line is polled by exactly one thread (the protocol is strictly request/reply
+and the generated client is not thread-safe), and lines never wait for each
+other: a dead USB adapter or a sleeping inverter on one port costs that port's
+thread its timeouts and nothing else.
+
+Night and unplug handling, the part users complain about most in peer tools:
+
+* silence (``NoReply``) is normal at night.  After ``asleep_after`` seconds of
+  it the inverter is declared asleep: one log line, one event row, one
+  ``inverter_state`` call to the outputs, and then quiet retries;
+* an inverter that answers again is unregistered (its communication side was
+  powered off), so every retry is a discover/register; the first reply after a
+  sleep logs "awake" once;
+* a vanished device (``PortGone``) closes the port, logs once, and the port is
+  reopened with exponential backoff until it returns.
+
+On a line with several inverters a reset would also unregister the ones that
+are still awake, so the reset is sent only when none of them is (at start, and
+when all are asleep); otherwise a wake-up is caught with discover alone, which
+only unregistered inverters answer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+from pvapp.clock import Clock
+from pvapp.config import InverterConfig, PortConfig
+from pvapp.reading import InverterInfo, InverterState
+from pvgen.runtime.errors import InverterError, NoReply, PortGone, ProtocolError
+
+from .guards import Guard
+
+log = logging.getLogger("pv.monitor")
+
+BACKOFF_MIN = 2.0
+BACKOFF_MAX = 300.0
+
+
+def spec_module(spec_id: str) -> ModuleType:
+    return importlib.import_module(f"pv.{spec_id}")
+
+
+@dataclass
+class InverterSlot:
+    """What the port thread knows about one configured inverter."""
+
+    cfg: InverterConfig
+    key: str
+    address: int
+    client: Any = None  # pv.<spec>.Inverter once registered
+    serial: str | None = None
+    info: InverterInfo | None = None
+    layout: tuple[int, ...] | None = None
+    guard: Guard | None = None
+    state: InverterState | None = None  # None until first heard of
+    last_reply: datetime | None = None
+    silent_since: datetime | None = None
+    registered: bool = False
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        name = f" ({self.cfg.name})" if self.cfg.name else ""
+        return f"{self.serial or self.key}{name}"
+
+
+class PortPoller(threading.Thread):
+    """Polls every inverter of one port until ``stop`` is set."""
+
+    def __init__(
+        self,
+        cfg: PortConfig,
+        *,
+        clock: Clock,
+        poll_interval: float,
+        asleep_after: float,
+        stop: threading.Event,
+        on_reading: Callable[[InverterSlot, Any, datetime], None],
+        on_state: Callable[[InverterSlot, InverterState, str], None],
+        on_port_event: Callable[[str, str, str], None],
+        make_guard: Callable[[InverterSlot], Guard],
+        open_port: Callable[[str, Any, float | None], Any] | None = None,
+    ) -> None:
+        super().__init__(name=f"port {cfg.port}", daemon=True)
+        self.cfg = cfg
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.asleep_after = asleep_after
+        self.stop = stop
+        self.on_reading = on_reading
+        self.on_state = on_state
+        self.on_port_event = on_port_event
+        self.make_guard = make_guard
+        self.module = spec_module(cfg.spec)
+        self.spec = self.module.SPEC
+        self._open = open_port or _default_open
+        self.port: Any = None
+        self.port_lost = False
+        self.backoff = BACKOFF_MIN
+        self.cycles = 0
+        self.last_cycle_seconds = 0.0
+        self.slots = [
+            InverterSlot(cfg=inv, key=f"{cfg.key}.inverters[{i}]", address=i + 1, serial=inv.serial)
+            for i, inv in enumerate(cfg.inverters)
+        ]
+        self.needs_reset = True
+
+    # -- the loop ----------------------------------------------------------------
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            started = self.clock.now()
+            if self.port is None and not self._open_port():
+                self.clock.wait(self.backoff, self.stop)
+                self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+                continue
+            try:
+                self.poll_cycle()
+            except PortGone as exc:
+                self._lose_port(str(exc))
+                continue
+            except Exception:  # a bug must not kill the port thread for good
+                log.exception("unexpected error polling %s; retrying next cycle", self.cfg.port)
+            self.cycles += 1
+            elapsed = (self.clock.now() - started).total_seconds()
+            self.last_cycle_seconds = elapsed
+            self.clock.wait(max(0.0, self.poll_interval - elapsed), self.stop)
+        self._close()
+
+    def poll_cycle(self) -> None:
+        """One pass over the line: register who needs it, then read every registered inverter."""
+        if any(not s.registered for s in self.slots):
+            self._register_missing()
+        for slot in self.slots:
+            if self.stop.is_set():
+                return
+            if slot.registered:
+                self._poll(slot)
+        for slot in self.slots:
+            self._check_silence(slot)
+
+    # -- port handling -------------------------------------------------------------
+
+    def _open_port(self) -> bool:
+        try:
+            self.port = self._open(self.cfg.port, self.spec, self.cfg.timeout)
+        except (PortGone, OSError) as exc:
+            if not self.port_lost:
+                self.port_lost = True
+                log.warning("port %s unavailable: %s (retrying with backoff)", self.cfg.port, exc)
+                self.on_port_event("lost", str(exc), self.cfg.port)
+            return False
+        if self.port_lost:
+            log.info("port %s is back", self.cfg.port)
+            self.on_port_event("reconnect", "port reopened", self.cfg.port)
+        self.port_lost = False
+        self.backoff = BACKOFF_MIN
+        self.needs_reset = True
+        for slot in self.slots:
+            slot.client = None
+            slot.registered = False
+        return True
+
+    def _lose_port(self, why: str) -> None:
+        self._close()
+        for slot in self.slots:
+            slot.registered = False
+            slot.client = None
+            if slot.state != "lost" and slot.info is not None:
+                slot.state = "lost"
+                self.on_state(slot, "lost", why)
+        if not self.port_lost:
+            self.port_lost = True
+            log.warning("port %s gone: %s (will reopen when it returns)", self.cfg.port, why)
+            self.on_port_event("lost", why, self.cfg.port)
+
+    def _close(self) -> None:
+        if self.port is not None:
+            try:
+                self.port.close()
+            except Exception as exc:  # closing a vanished device may fail in many ways; it is gone either way
+                log.debug("closing %s: %s", self.cfg.port, exc)
+        self.port = None
+
+    # -- registration ------------------------------------------------------------
+
+    def _client(self, address: int | None) -> Any:
+        return self.module.Inverter(self.port, address=address, timeout=self.cfg.timeout)
+
+    def _register_missing(self) -> None:
+        if not self.spec.registration:
+            # Samil TCP: no addresses, no registration; the serial comes from the version reply
+            for slot in self.slots:
+                if slot.client is None:
+                    slot.client = self._client(None)
+                self._identify(slot, serial=None)
+            return
+        bus = self._client(None)
+        awake = [s for s in self.slots if s.registered]
+        if self.needs_reset or not awake:
+            for _ in range(3):
+                bus.reset()
+            self.needs_reset = False
+        # discover until nobody unregistered answers (at most once per free slot)
+        for _ in range(sum(1 for s in self.slots if not s.registered)):
+            sn = bus.discover()
+            if sn is None:
+                return
+            target = self._slot_for(sn)
+            if target is None:
+                log.warning("port %s: inverter %s answered but is not configured here; ignoring", self.cfg.port, sn)
+                continue
+            if not bus.register(sn, target.address):
+                log.info("inverter %s did not acknowledge registration at address %d", sn, target.address)
+                continue
+            target.client = self._client(target.address)
+            self._identify(target, serial=sn)
+
+    def _slot_for(self, sn: str) -> InverterSlot | None:
+        for slot in self.slots:
+            if slot.serial == sn and not slot.registered:
+                return slot
+        if any(s.serial == sn for s in self.slots):
+            return next(s for s in self.slots if s.serial == sn)  # re-registering after a wake-up
+        for slot in self.slots:
+            if slot.cfg.serial is None and slot.serial is None:
+                return slot
+        return None
+
+    def _identify(self, slot: InverterSlot, serial: str | None) -> None:
+        """After registration: version text (first time), status layout, guard."""
+        try:
+            if slot.info is None:
+                version = slot.client.read_version()
+                sn = serial or getattr(version, "serial", "") or slot.cfg.serial or slot.key
+                slot.serial = sn
+                slot.info = InverterInfo(
+                    serial=sn,
+                    spec_id=self.cfg.spec,
+                    port=self.cfg.port,
+                    address=slot.address if self.spec.registration else None,
+                    model=getattr(version, "model", "") or "",
+                    manufacturer=getattr(version, "manufacturer", "") or "",
+                    firmware=getattr(version, "firmware", "") or "",
+                    va_rating=getattr(version, "va_rating", "") or "",
+                )
+                slot.guard = self.make_guard(slot)
+            slot.layout = slot.client.read_status_layout()
+        except NoReply:
+            return  # try again next cycle
+        except ProtocolError as exc:
+            slot.errors["protocol"] = slot.errors.get("protocol", 0) + 1
+            log.debug("inverter %s: %s during identification", slot.label, exc)
+            return
+        slot.registered = True
+
+    # -- polling -------------------------------------------------------------------
+
+    def _poll(self, slot: InverterSlot) -> None:
+        try:
+            status = slot.client.read_status(slot.layout)
+        except NoReply:
+            slot.registered = False  # asleep, or reset by a power dip: register again when it answers
+            slot.errors["no_reply"] = slot.errors.get("no_reply", 0) + 1
+            return
+        except PortGone:
+            raise
+        except ProtocolError as exc:
+            slot.errors["protocol"] = slot.errors.get("protocol", 0) + 1
+            log.debug("inverter %s: %s", slot.label, exc)
+            return
+        except InverterError as exc:
+            slot.errors["other"] = slot.errors.get("other", 0) + 1
+            log.debug("inverter %s: %s", slot.label, exc)
+            return
+        now = self.clock.now()
+        slot.last_reply = now
+        slot.silent_since = None
+        if slot.state != "awake":
+            previous = slot.state
+            slot.state = "awake"
+            self.on_state(slot, "awake", "first reading" if previous is None else f"was {previous}")
+        self.on_reading(slot, status, now)
+
+    def _check_silence(self, slot: InverterSlot) -> None:
+        if slot.registered or slot.state == "asleep":
+            return
+        now = self.clock.now()
+        if slot.silent_since is None:
+            slot.silent_since = slot.last_reply or now
+        silent = (now - slot.silent_since).total_seconds()
+        if silent >= self.asleep_after and not self.port_lost:
+            slot.state = "asleep"
+            self.on_state(slot, "asleep", f"no reply for {silent:.0f} s")
+
+
+def _default_open(url: str, spec: Any, timeout: float | None) -> Any:
+    import pv
+
+    return pv.open_port(url, spec=spec, timeout=timeout)

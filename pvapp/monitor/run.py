@@ -1,0 +1,146 @@
+"""Putting a configuration to work: storage, outputs, uploader, monitor; and ``pv upload``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import urllib.parse
+from typing import Any
+
+from pvapp.clock import Clock, ScaledClock
+from pvapp.config import Config
+from pvapp.outputs.pvoutput_upload import PVOutputUploader, RoundResult
+from pvapp.reading import Output
+from pvapp.storage import Storage, StorageError
+
+from .display import ConsoleOutput
+from .service import Monitor
+
+log = logging.getLogger("pv.monitor")
+
+
+class StartupError(Exception):
+    """The monitor cannot start (database unusable...): one line, exit status 1."""
+
+
+def sim_url_for_clock(url: str, clock: Clock) -> str:
+    """Give a ``sim://`` URL the monitor's sped-up clock, unless it sets its own.
+
+    The simulator and the monitor must agree on the simulated time, or the
+    readings would be stamped with a different day than the one simulated.
+    The spec module is imported first so that the simulator is created right
+    after ``start`` is read from the clock (a delay here shifts the two clocks
+    by delay x speed).
+    """
+    if not url.startswith("sim://") or not isinstance(clock, ScaledClock):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    if "speed" in query or "start" in query:
+        return url
+    query["speed"] = [f"{clock.speed:g}"]
+    query["start"] = [clock.now().isoformat()]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, doseq=True)))
+
+
+def make_open_port(clock: Clock) -> Any:
+    def open_port(url: str, spec: Any, timeout: float | None) -> Any:
+        import pv
+
+        return pv.open_port(sim_url_for_clock(url, clock), spec=spec, timeout=timeout)
+
+    return open_port
+
+
+def open_storage(cfg: Config) -> Storage:
+    try:
+        return Storage(cfg.storage.path, synchronous=cfg.storage.synchronous)
+    except StorageError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def build_outputs(cfg: Config, *, live: bool | None, storage: Storage | None = None) -> list[Output]:
+    outputs: list[Output] = [ConsoleOutput(sys.stdout, tz=cfg.timezone, live=live)]
+    if cfg.mqtt_config is not None and storage is not None:
+        mqtt_output = importlib.import_module("pvapp.outputs.mqtt")
+        serials = [i.serial for p in cfg.ports for i in p.inverters if i.serial]
+        all_known = all(i.serial for p in cfg.ports for i in p.inverters)
+        outputs.append(
+            mqtt_output.MqttOutput(
+                cfg.mqtt_config,
+                configured_serials=serials if all_known else None,
+                history=storage.history,
+            )
+        )
+    return outputs
+
+
+def run_monitor(
+    cfg: Config, *, clock: Clock, live: bool | None = None, duration: float | None = None, no_upload: bool = False
+) -> int:
+    if cfg.demo:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                (cfg.storage.path.parent / (cfg.storage.path.name + suffix)).unlink()
+            except FileNotFoundError:
+                pass
+        start = clock.now().astimezone(cfg.timezone).strftime("%H:%M")
+        print(
+            f"pv monitor: no configuration found, running the built-in simulator (sim://cms, a simulated CMS 2000"
+            f" at {clock.speed:g}x speed from {start}); readings go to ./{cfg.storage.path}"
+            " (recreated on each demo run). `pv config init` writes a configuration to start from.",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        ports = ", ".join(p.port for p in cfg.ports)
+        log.info("pv monitor: configuration %s; ports %s; storage %s", cfg.source, ports, cfg.storage.path)
+    try:
+        storage = open_storage(cfg)
+    except StartupError as exc:
+        print(f"pv monitor: {exc}", file=sys.stderr)
+        return 1
+    outputs = build_outputs(cfg, live=live, storage=storage)
+    stop = threading.Event()
+    uploader = None
+    if cfg.pvoutput is not None and cfg.pvoutput_systems and not no_upload:
+        if not cfg.pvoutput.api_key:
+            log.warning("PVOutput: PV_PVOUTPUT_API_KEY is not set; statuses are queued in the database, not sent")
+        else:
+            uploader = PVOutputUploader(
+                cfg.pvoutput,
+                sorted(cfg.pvoutput_systems),
+                storage=storage,
+                clock=clock,
+                tz=cfg.timezone,
+                stop=stop,
+            )
+    monitor = Monitor(
+        cfg,
+        clock=clock,
+        storage=storage,
+        outputs=outputs,
+        open_port=make_open_port(clock),
+        uploader=uploader,
+        stop=stop,
+    )
+    try:
+        monitor.run(duration=duration)
+    finally:
+        storage.close()
+    return 0
+
+
+def upload_now(cfg: Config, *, clock: Clock, system: int | None = None) -> dict[int, RoundResult]:
+    """``pv upload``: one round per system, right now, then exit."""
+    assert cfg.pvoutput is not None
+    storage = open_storage(cfg)
+    systems = sorted(cfg.pvoutput_systems) if system is None else [system]
+    stop = threading.Event()
+    uploader = PVOutputUploader(cfg.pvoutput, systems, storage=storage, clock=clock, tz=cfg.timezone, stop=stop)
+    try:
+        return {sid: uploader.upload_round(sid) for sid in systems}
+    finally:
+        storage.close()

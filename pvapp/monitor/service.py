@@ -1,0 +1,292 @@
+"""The long-running monitor: port threads, storage first, then outputs and the uploader.
+
+Order of work for every reading, and why: guard it, store it (one transaction
+with the PVOutput slot it feeds), and only then hand it to the outputs.  If the
+process dies between two steps the database is the truth, and the uploader
+works from the database, so PVOutput gets everything eventually.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from pvapp.clock import Clock
+from pvapp.config import Config
+from pvapp.outputs.pvoutput_upload import PVOutputUploader
+from pvapp.reading import InverterState, Output, Reading
+from pvapp.service.notify import Notifier
+from pvapp.storage import SlotUpdate, Storage
+
+from .guards import Guard
+from .outputs import OutputRunner
+from .poller import InverterSlot, PortPoller
+
+log = logging.getLogger("pv.monitor")
+
+DEFAULT_STATUS_INTERVAL = 5  # minutes, until PVOutput says otherwise
+
+
+class Monitor:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        clock: Clock,
+        storage: Storage,
+        outputs: Sequence[Output] = (),
+        open_port: Callable[[str, Any, float | None], Any] | None = None,
+        uploader: PVOutputUploader | None = None,
+        notifier: Notifier | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.storage = storage
+        self.stop_event = stop or threading.Event()
+        self.runners = [OutputRunner(o) for o in outputs]
+        self.notifier = notifier or Notifier()
+        self.uploader = uploader
+        self.status_intervals: dict[int, int] = {}
+        self.readings_stored = 0
+        self._refusing: dict[str, set[str]] = {}
+        self.store_failures = 0
+        # serial -> PVOutput system, and system -> its serials (filled as inverters are identified)
+        self._system_of_key: dict[str, int] = {}
+        self._serials_of: dict[int, set[str]] = {}
+        for p in cfg.ports:
+            for j, inv in enumerate(p.inverters):
+                if inv.pvoutput_system is not None:
+                    self._system_of_key[f"{p.key}.inverters[{j}]"] = inv.pvoutput_system
+                    self._serials_of.setdefault(inv.pvoutput_system, set())
+        self.pollers = [
+            PortPoller(
+                p,
+                clock=clock,
+                poll_interval=cfg.poll_interval,
+                asleep_after=cfg.asleep_after,
+                stop=self.stop_event,
+                on_reading=self._on_reading,
+                on_state=self._on_state,
+                on_port_event=self._on_port_event,
+                make_guard=self._make_guard,
+                open_port=open_port,
+            )
+            for p in cfg.ports
+        ]
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        for r in self.runners:
+            r.start()
+        for p in self.pollers:
+            p.start()
+        if self.uploader is not None:
+            self.uploader.start()
+
+    def request_stop(self, *_: Any) -> None:
+        self.stop_event.set()
+
+    def run(self, *, install_signals: bool = True, duration: float | None = None) -> None:
+        """Run until SIGTERM/SIGINT (or ``duration`` real seconds, for tests and benchmarks)."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self._signal)
+            signal.signal(signal.SIGINT, self._signal)
+        self.start()
+        self.notifier.ready(f"polling {sum(len(p.inverters) for p in self.cfg.ports)} inverter(s)")
+        ping = 5.0
+        if self.notifier.watchdog_seconds:
+            ping = max(0.5, self.notifier.watchdog_seconds / 3)
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            while not self.stop_event.is_set():
+                wait = ping if deadline is None else min(ping, max(0.0, deadline - time.monotonic()))
+                if self.stop_event.wait(wait):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if self.healthy():
+                    self.notifier.watchdog()
+                self.notifier.status(self.summary())
+        finally:
+            self.shutdown()
+
+    def _signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stop_event.set()
+
+    def shutdown(self) -> None:
+        self.stop_event.set()
+        self.notifier.stopping()
+        for p in self.pollers:
+            if p.is_alive():
+                p.join(timeout=10)
+        if self.uploader is not None:
+            self.uploader.join(timeout=10)
+        for r in self.runners:
+            r.stop()
+
+    def healthy(self) -> bool:
+        """Every port thread is alive (a stuck thread stops the watchdog pings and systemd restarts us)."""
+        return all(p.is_alive() for p in self.pollers) and (self.uploader is None or self.uploader.is_alive())
+
+    def summary(self) -> str:
+        states = [s.state or "starting" for p in self.pollers for s in p.slots]
+        return f"{self.readings_stored} readings stored; inverters: {', '.join(states) or 'none'}"
+
+    # -- callbacks from the port threads ---------------------------------------------
+
+    def _make_guard(self, slot: InverterSlot) -> Guard:
+        assert slot.info is not None
+        module_spec = __import__(f"pv.{slot.info.spec_id}", fromlist=["SPEC"]).SPEC
+        rated = slot.cfg.rated_power
+        if rated is None:
+            rated = _rated_power(module_spec, slot.info.model)
+        last = self.storage.last_good(slot.info.serial)
+        serial = slot.info.serial
+        tz = self.cfg.timezone
+
+        def baseline(day: date) -> float | None:
+            start = datetime(day.year, day.month, day.day, tzinfo=tz)
+            return self.storage.e_total_before(serial, start)
+
+        if slot.key in self._system_of_key:
+            self._serials_of[self._system_of_key[slot.key]].add(serial)
+        return Guard(
+            module_spec,
+            rated_power=rated,
+            last_e_total=last.e_total,
+            last_h_total=last.h_total,
+            last_time=last.time,
+            day_baseline=baseline,
+        )
+
+    def _on_reading(self, slot: InverterSlot, status: Any, now: datetime) -> None:
+        assert slot.info is not None and slot.guard is not None
+        local = now.astimezone(self.cfg.timezone)
+        values, rejected = slot.guard.check(status.values(), status.raw_value, now, local.date())
+        reading = Reading(
+            inverter=slot.info,
+            time=now,
+            values=values,
+            raw_frame=bytes(slot.client.last_frame),
+            mode=_safe(lambda: status.mode_label, ""),
+            faults=tuple(_safe(lambda: status.faults, ())),
+            rejected=rejected,
+        )
+        self._log_rejections(slot, rejected)
+        slots = self._slots_for(slot, now)
+        try:
+            row_id = self.storage.store_poll(reading, slots)
+        except Exception as exc:
+            # the database is the truth: a reading that cannot be stored is not passed on either
+            self.store_failures += 1
+            log.error("cannot store reading of %s: %s", slot.label, exc)
+            return
+        self.readings_stored += 1
+        stored = replace(reading, id=row_id)
+        for r in self.runners:
+            r.publish(stored)
+        if self.uploader is not None:
+            self.uploader.notify_new_reading()
+
+    def _log_rejections(self, slot: InverterSlot, rejected: dict[str, str]) -> None:
+        """Log a refused value once per episode (a field refused poll after poll logs once).
+
+        "Not measured" sentinels are routine on some models (Zac) and stay at
+        debug level; they are in the database with every reading anyway.
+        """
+        seen = self._refusing.setdefault(slot.key, set())
+        for fid, why in rejected.items():
+            if fid in seen:
+                continue
+            seen.add(fid)
+            level = logging.DEBUG if "sentinel" in why or "not available" in why else logging.INFO
+            log.log(level, "inverter %s: %s refused: %s", slot.label, fid, why)
+        for fid in list(seen):
+            if fid not in rejected:
+                seen.discard(fid)
+
+    def _slots_for(self, slot: InverterSlot, now: datetime) -> list[SlotUpdate]:
+        system = self._system_of_key.get(slot.key)
+        if system is None or self.cfg.pvoutput is None:
+            return []
+        interval = self.status_interval(system)
+        local = now.astimezone(self.cfg.timezone)
+        minute = local.minute - local.minute % interval
+        start_local = local.replace(minute=minute, second=0, microsecond=0)
+        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return [
+            SlotUpdate(
+                system_id=system,
+                date=start_local.strftime("%Y%m%d"),
+                time=start_local.strftime("%H:%M"),
+                slot_start=start_local,
+                slot_end=start_local + timedelta(minutes=interval),
+                day_start=day_start,
+                serials=tuple(sorted(self._serials_of.get(system, set()) | {slot.info.serial if slot.info else ""})),
+            )
+        ]
+
+    def status_interval(self, system: int) -> int:
+        if self.cfg.pvoutput and self.cfg.pvoutput.status_interval:
+            return self.cfg.pvoutput.status_interval
+        if self.uploader is not None:
+            known = self.uploader.status_interval(system)
+            if known:
+                return known
+        return DEFAULT_STATUS_INTERVAL
+
+    def _on_state(self, slot: InverterSlot, state: InverterState, why: str) -> None:
+        if state == "awake" and why == "first reading":
+            info = slot.info
+            assert info is not None
+            model = " ".join(x for x in (info.manufacturer, info.model) if x) or info.spec_id
+            log.info("inverter %s found on %s: %s, address %s", slot.label, info.port, model, info.address)
+            kind, text = "found", model
+        else:
+            log.info("inverter %s %s (%s)", slot.label, state, why)
+            kind, text = state, why
+        try:
+            self.storage.record_event(self.clock.now(), kind, serial=slot.serial, port=self._port_of(slot), detail=text)
+        except Exception as exc:
+            log.error("cannot store event: %s", exc)
+        if slot.info is not None:
+            for r in self.runners:
+                r.inverter_state(slot.info, state)
+
+    def _port_of(self, slot: InverterSlot) -> str:
+        return slot.info.port if slot.info else slot.key
+
+    def _on_port_event(self, kind: str, detail: str, port: str) -> None:
+        try:
+            self.storage.record_event(self.clock.now(), kind, port=port, detail=detail)
+        except Exception as exc:
+            log.error("cannot store event: %s", exc)
+
+
+def _rated_power(spec: Any, model_text: str) -> float | None:
+    """The rated power of the spec model whose name matches the version text, else the largest."""
+    models = getattr(spec, "models", ())
+    if not models:
+        return None
+    low = model_text.lower()
+    for m in models:
+        if m.id.lower() in low or (m.title and m.title.lower() in low):
+            return float(m.rated_power) or None
+    return float(max(m.rated_power for m in models)) or None
+
+
+def _safe(get: Callable[[], Any], default: Any) -> Any:
+    try:
+        return get()
+    except Exception:
+        return default

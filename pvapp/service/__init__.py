@@ -1,0 +1,1 @@
+"""systemd integration: readiness/watchdog notifications and the unit file installer."""
