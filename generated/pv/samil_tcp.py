@@ -6,7 +6,7 @@ Samil network protocol: sync 55 AA, control and function, a third identifier byt
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -912,9 +912,8 @@ _PARAMETERS = _codec.WordDecoder(
 )
 
 
-def decode_status(layout: Sequence[int], payload: bytes) -> Status:
-    """Decode a status payload through the layout the inverter sent."""
-    return _STATUS.decode(layout, payload)
+decode_status: Callable[[Sequence[int], bytes], Status] = _STATUS.decode
+"""Decode a status payload through the layout the inverter sent (bound directly: it runs every poll)."""
 
 
 def encode_status(layout: Sequence[int], values: Mapping[str, float], raw: Mapping[int, int] | None = None) -> bytes:
@@ -922,9 +921,8 @@ def encode_status(layout: Sequence[int], values: Mapping[str, float], raw: Mappi
     return _codec.encode_words(SPEC.fields, layout, values, raw)
 
 
-def decode_parameters(layout: Sequence[int], payload: bytes) -> Parameters:
-    """Decode a parameter payload through the parameter layout the inverter sent."""
-    return _PARAMETERS.decode(layout, payload)
+decode_parameters: Callable[[Sequence[int], bytes], Parameters] = _PARAMETERS.decode
+"""Decode a parameter payload through the parameter layout the inverter sent."""
 
 
 def encode_parameters(
@@ -963,10 +961,10 @@ class Inverter(_client.InverterBase[Status, Parameters, VersionInfo]):
     CODEC = CODEC
 
     def _decode_status(self, layout: Sequence[int], payload: bytes) -> Status:
-        return _STATUS.decode(layout, payload)
+        return decode_status(layout, payload)
 
     def _decode_parameters(self, layout: Sequence[int], payload: bytes) -> Parameters:
-        return _PARAMETERS.decode(layout, payload)
+        return decode_parameters(layout, payload)
 
     def _decode_version(self, payload: bytes) -> VersionInfo:
         return decode_version(payload)

@@ -140,11 +140,11 @@ class WordDecoder(Generic[T]):
         self._by_code = {c: f for f in self.fields for c in f.codes}
 
     def decode(self, layout: Sequence[int], payload: bytes) -> T:
-        key = layout if isinstance(layout, tuple) else tuple(layout)
+        key = layout if type(layout) is tuple else tuple(layout)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self.compile(key)
-        if len(payload) != 2 * len(key):
+        if len(payload) != len(key) << 1:
             raise ProtocolError(
                 f"{self.what} payload has {len(payload)} bytes but the layout has"
                 f" {len(key)} codes ({2 * len(key)} bytes)"
