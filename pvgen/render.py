@@ -115,7 +115,7 @@ def render_inverter(ir: SpecIR, env: jinja2.Environment) -> str:
         spec_literal=literal(spec),
         examples_literal=literal(examples),
         enum_titles=enum_titles,
-        flag_titles={f.id: f"{f.id.replace('_', ' ').capitalize()} of the {spec.id} spec." for f in spec.flags},
+        flag_titles={f.id: f"{f.id.replace('_', ' ').capitalize()} of the {spec.id} spec" for f in spec.flags},
     )
 
 

@@ -79,7 +79,7 @@ class Mode(enum.IntEnum):
 
 
 class FaultBits(enum.IntFlag):
-    """Fault bits of the samil spec. (16 bits; unnamed bits are kept, never dropped)."""
+    """Fault bits of the samil spec (16 bits; unnamed bits are kept, never dropped)."""
 
     NO_GRID = 1 << 11
     """No grid: no grid connection"""

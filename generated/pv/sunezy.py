@@ -76,7 +76,7 @@ class Mode(enum.IntEnum):
 
 
 class ErrorBits(enum.IntFlag):
-    """Error bits of the sunezy spec. (32 bits; unnamed bits are kept, never dropped)."""
+    """Error bits of the sunezy spec (32 bits; unnamed bits are kept, never dropped)."""
 
     GFCI_CIRCUIT = 1 << 0
     """GFCI ckt fails: GFCI detection circuit abnormal"""
