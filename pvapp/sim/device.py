@@ -95,7 +95,7 @@ class SimInverter:
         self._pinned: dict[str, float | int] | None = None
         self._pinned_raw: dict[int, int] = {}
         self.parameters = self._model_parameters()
-        self.t_start = self._t_start()
+        self._t_start_param = self._t_start_id()
         # protocol state
         self.registered = not self.spec.registration
         self.address = self.spec.frame.broadcast_address
@@ -125,11 +125,18 @@ class SimInverter:
                 values[p.id] = p.to_value(raw)
         return values
 
-    def _t_start(self) -> float:
-        """Seconds in Wait mode after waking: the model's own T-start parameter if it has one."""
+    def _t_start_id(self) -> str | None:
+        """The parameter holding T-start (seconds before connecting), if the model has one."""
         for p in self.spec.parameters:
             if p.unit == "s" and p.id in self.parameters:
-                return float(self.parameters[p.id])
+                return p.id
+        return None
+
+    @property
+    def t_start(self) -> float:
+        """Seconds in Wait mode after waking: the model's T-start parameter (it can be set), else 30 s."""
+        if self._t_start_param is not None:
+            return float(self.parameters[self._t_start_param])
         return 30.0
 
     def _guess_nominal_vac(self) -> float:

@@ -50,25 +50,28 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "version": ("version", "read_version", "id_info", "identity", "info"),
     "parameters": ("parameters", "params", "read_parameters", "read_params"),
 }
-_BY_REPLY_TYPE: dict[str, str] = {
-    "serial": "discover",
-    "ack": "register",
-    "status_layout": "status_layout",
-    "param_layout": "param_layout",
-    "status": "status",
-    "version": "version",
-    "parameters": "parameters",
+_BY_TYPE: dict[str, str] = {
+    "serial_number": "discover",
+    "register_request": "register",
+    "version_info": "version",
 }
 
 
-def command_kind(cmd: CommandDef) -> str | None:
-    """What the simulator should do for a command, or None if it has no model of it."""
+def command_kind(cmd: CommandDef, spec: ProtocolSpec | None = None) -> str | None:
+    """What the simulator should do for a command, or None if it has no model of it.
+
+    Known command ids first, then payload types, then "it is some parameter's
+    set command" (kind ``set``).
+    """
     cid = cmd.id.lower()
     for kind, names in _KINDS.items():
         if cid in names:
             return kind
-    if cmd.reply_type and cmd.reply_type.lower() in _BY_REPLY_TYPE:
-        return _BY_REPLY_TYPE[cmd.reply_type.lower()]
+    for typ in (cmd.request_type, cmd.reply_type):
+        if typ and typ.lower() in _BY_TYPE:
+            return _BY_TYPE[typ.lower()]
+    if spec is not None and any(p.set_command == cmd.id for p in spec.parameters):
+        return "set"
     return None
 
 
@@ -191,8 +194,26 @@ class Simulator:
             for i, sn in enumerate(serials)
         ]
         self._commands = {(c.control, c.function): c for c in self.spec.commands}
+        self._example_replies = self._captured_replies(module)
+        self.unanswered: dict[str, int] = {}  # commands seen that the simulator cannot model
         for f in opts.fault:
             self.apply_fault(f)
+
+    def _captured_replies(self, module: Any) -> dict[str, bytes]:
+        """Payloads of the spec's captured example replies, by command id.
+
+        For a command the engine has no model of (Samil's ``01 11``), replaying
+        what a real unit answered is the only honest reply.
+        """
+        out: dict[str, bytes] = {}
+        for ex in getattr(module, "EXAMPLES", ()):
+            try:
+                _id, command, direction, hexdata = ex[0], ex[1], ex[2], ex[3]
+                if direction == "reply" and command not in out:
+                    out[command] = self.codec.parse(bytes.fromhex(hexdata)).payload
+            except (ValueError, IndexError, TypeError):
+                continue
+        return out
 
     # -- configuration ------------------------------------------------------------
     def apply_fault(self, f: FaultSpec) -> None:
@@ -324,7 +345,7 @@ class Simulator:
         cmd = self._commands.get((req.control, req.function))
         if cmd is None:
             return []
-        kind = command_kind(cmd)
+        kind = command_kind(cmd, self.spec)
         awake = [inv for inv in self.inverters if inv.awake]
         addressed = fmt.address_width > 0
         bcast = fmt.broadcast_address
@@ -386,6 +407,17 @@ class Simulator:
             decoded = self.module.decode_status(layout, payload).values()
             frame = self._build(cmd, payload, src=src, dst=host)
             return [(frame, (now, target.serial, src, dict(decoded)))]
+        if kind == "set":
+            # Never captured (REFERENCE 2): the payload is presumed to be the raw
+            # word(s), the reply an ACK.  The new value shows in later parameter reads.
+            param = next(p for p in self.spec.parameters if p.set_command == cmd.id)
+            if len(req.payload) != 2 * len(param.codes):
+                return []
+            target.parameters[param.id] = param.to_value(int.from_bytes(req.payload, "big"))
+            return [(self._build(cmd, ACK, src=src, dst=host), None)]
+        if cmd.id in self._example_replies:
+            return [(self._build(cmd, self._example_replies[cmd.id], src=src, dst=host), None)]
+        self.unanswered[cmd.id] = self.unanswered.get(cmd.id, 0) + 1
         return []
 
     # -- conveniences ----------------------------------------------------------------
