@@ -170,13 +170,14 @@ class ServiceDef:
         """Pick the operation a request means: same path, most matching fixed params."""
         best: OperationDef | None = None
         best_score = -1
+        batch_keys = {p.key for op in self.operations if op.path == path for p in op.params if p.type == "records"}
+        sent = any(k in params for k in batch_keys)  # a batch form was sent
         for op in self.operations:
             if op.path != path:
                 continue
             if not all(params.get(k) == v for k, v in op.fixed):
                 continue
             batch = any(p.type == "records" for p in op.params)
-            sent = any(p.type == "records" and p.key in params for p in op.params)
             score = 2 * len(op.fixed) + (1 if batch == sent else 0)
             if score > best_score:
                 best, best_score = op, score
