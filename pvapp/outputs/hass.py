@@ -138,14 +138,15 @@ def layout_fields(spec: ProtocolSpec, layout: Iterable[int]) -> tuple[str, ...]:
 
 
 def reading_fields(spec: ProtocolSpec, reading: Reading) -> tuple[str, ...]:
-    """Field ids this reading shows the inverter has (a value, or a value a guard rejected).
+    """Field ids this reading has a value for (spec order).
 
-    A field that is ``None`` and not rejected is absent from the inverter's
-    layout or reported as "not measured" (e.g. Zac = 0xFFFF on a CMS 2000):
-    announcing it would create an entity that never has a value.
+    A ``None`` field is absent from the inverter's layout, reported as "not
+    measured" (Zac = 0xFFFF on a CMS 2000) or refused by a guard this time;
+    only a real value proves the entity will ever show something.  The output
+    keeps the union over the run, so a field refused once is announced with
+    its next good value.
     """
-    present = {k for k, v in reading.values.items() if v is not None} | set(reading.rejected)
-    return tuple(f.id for f in spec.fields if f.id in present)
+    return tuple(f.id for f in spec.fields if reading.values.get(f.id) is not None)
 
 
 def spec_problems(spec: ProtocolSpec) -> list[str]:

@@ -637,11 +637,9 @@ class MqttOutput:
         retained = [t for t, _ in messages] + [self.topics.state(serial), self.topics.availability(serial)]
         if self.config.per_value_topics:
             retained += [self.topics.value(serial, f.id) for f in entry.spec.fields if f.id in entry.fields]
-        old = set(self._record.get(serial, ()))
-        for topic in sorted(old - set(retained)):
-            if "/config" in topic:  # an entity this inverter no longer has
-                self._send(topic, "", 1, True)
-        self._record[serial] = sorted(set(retained) | {t for t in old if "/config" not in t})
+        # Entities are only ever added while the inverter is configured: a field missing from
+        # one reading must not delete its entity (HA would drop it and its settings).
+        self._record[serial] = sorted(set(retained) | set(self._record.get(serial, ())))
         self.stats.announcements += 1
 
     def _announce_all(self) -> None:

@@ -95,12 +95,12 @@ def test_only_requested_fields_are_announced() -> None:
     assert sorted(t.split("/")[3] for t in c) == ["e_total", "inverter_state", "pac"]
 
 
-def test_reading_fields_skip_unmeasured_but_keep_rejected() -> None:
-    r = synthetic.reading(1, values={"e_total": None}, rejected={"e_total": "decreased"})
+def test_reading_fields_are_those_with_a_value() -> None:
+    r = synthetic.reading(1, values={"e_total": None}, rejected={"e_total": "decreased", "zac": "sentinel"})
     fields = hass.reading_fields(SPEC, r)
-    assert "zac" not in fields  # None and not rejected: not measured on this unit
-    assert "e_total" in fields  # rejected this time, but the inverter has it
-    assert "h_total" in fields
+    assert "zac" not in fields  # not measured on this unit: an entity would never show a value
+    assert "e_total" not in fields  # announced with its next good value (the output keeps the union)
+    assert "h_total" in fields and "mode" in fields and "error" in fields
 
 
 def test_state_payload() -> None:
