@@ -295,6 +295,8 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
             raise ConfigError(f"{key}.port", f"{port!r} is already used by {seen_ports[port]}")
         seen_ports[port] = key
         pspec = _spec(pt.get("spec"), f"{key}.spec", specs, default=None)
+        if pspec is None and port.startswith("sim://"):
+            pspec = _spec(port[6:].split("?", 1)[0].strip("/") or "cms", f"{key}.port", specs, default=None)
         timeout = pt.get("timeout")
         if timeout is not None:
             timeout = _number(timeout, f"{key}.timeout", lo=0.01, hi=60)

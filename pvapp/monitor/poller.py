@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -195,7 +196,11 @@ class PortPoller(threading.Thread):
     # -- registration ------------------------------------------------------------
 
     def _client(self, address: int | None) -> Any:
-        return self.module.Inverter(self.port, address=address, timeout=self.cfg.timeout)
+        return self.module.Inverter(self.port, address=address, timeout=self.cfg.timeout, sleep=self._line_sleep)
+
+    def _line_sleep(self, seconds: float) -> None:
+        """The pause between commands, scaled with a sped-up clock (only ever used with simulators)."""
+        time.sleep(seconds / max(1.0, self.clock.speed))
 
     def _register_missing(self) -> None:
         if not self.spec.registration:

@@ -35,19 +35,6 @@ from pvapp.storage import QueuedStatus, Storage
 log = logging.getLogger("pv.pvoutput")
 
 
-@dataclass(frozen=True, slots=True)
-class UploadStatus:
-    """One queued slot as the batch call wants it (``date``/``time`` in the system's local zone)."""
-
-    date: date
-    time: time
-    energy_generation: int | None
-    power_generation: int | None
-    temperature: float | None
-    voltage: float | None
-    key: tuple[str, str]
-
-
 @dataclass
 class RoundResult:
     sent: int = 0
@@ -152,7 +139,7 @@ class PVOutputUploader(threading.Thread):
             client = self._client(system_id)
             if system_id not in self._resumed:
                 try:
-                    last = client.get_status()
+                    last = client.get_status().data
                 except NoStatusFound:
                     last = None
                 if last is not None and getattr(last, "date", None) and getattr(last, "time", None):
@@ -182,18 +169,22 @@ class PVOutputUploader(threading.Thread):
         queued = self.storage.pending_statuses(system_id, started_by=now - timedelta(minutes=interval))
         if not queued:
             return result
-        rows = self._rows(queued, interval)
+        rows, groups = self._rows(queued, interval)
+
+        def keys(items: Sequence[Any]) -> list[tuple[str, str]]:
+            return [k for s in items for k in groups[(s.date, s.time)]]
+
         report = backfill(client, rows, on_rate_limit="stop", reserve=self.cfg.rate_reserve)
         result.requests = report.requests
-        sent_keys = [k for s in report.stored for k in s.key_group]
+        sent_keys = keys(report.stored)
         if sent_keys:
             self.storage.mark_statuses(system_id, sent_keys, "sent", now=now)
         for s, why in report.rejected:
-            self.storage.mark_statuses(system_id, list(s.key_group), "rejected", f"PVOutput: {why}", now=now)
+            self.storage.mark_statuses(system_id, keys([s]), "rejected", f"PVOutput: {why}", now=now)
             log.warning("system %s: PVOutput refused the status of %s %s: %s", system_id, s.date, s.time, why)
         days = client.status_window_days()
         for s in report.too_old:
-            self.storage.mark_statuses(system_id, list(s.key_group), "rejected", f"older than {days} days", now=now)
+            self.storage.mark_statuses(system_id, keys([s]), "rejected", f"older than {days} days", now=now)
         result.sent = len(sent_keys)
         result.rejected = len(report.rejected) + len(report.too_old)
         result.pending = len(report.pending) + len(report.in_future)
@@ -227,40 +218,36 @@ class PVOutputUploader(threading.Thread):
             log.warning("system %s: PVOutput upload postponed: %s (data stays queued)", system_id, why)
             self._failing[system_id] = why.split(":")[0]
 
-    def _rows(self, queued: Sequence[QueuedStatus], interval: int) -> list[_Row]:
-        """Queue rows as batch rows, re-aligned to the system's interval (latest slot wins)."""
+    def _rows(
+        self, queued: Sequence[QueuedStatus], interval: int
+    ) -> tuple[list[Any], dict[tuple[date, time], tuple[tuple[str, str], ...]]]:
+        """Queue rows as batch rows, re-aligned to the system's interval (latest slot wins).
+
+        Also returns which queue keys each batch row stands for, to record the outcome.
+        """
+        batch_status = importlib.import_module("pv.pvoutput").BatchStatus
         grouped: dict[tuple[date, time], list[QueuedStatus]] = {}
         for q in queued:
             d = datetime.strptime(q.date, "%Y%m%d").date()
             hh, mm = (int(x) for x in q.time.split(":"))
             t = time(hh, mm - mm % interval)
             grouped.setdefault((d, t), []).append(q)
-        rows: list[_Row] = []
+        rows: list[Any] = []
+        groups: dict[tuple[date, time], tuple[tuple[str, str], ...]] = {}
         for (d, t), group in sorted(grouped.items()):
             last = group[-1]
             rows.append(
-                _Row(
+                batch_status(
                     date=d,
                     time=t,
                     energy_generation=last.energy_wh,
                     power_generation=last.power_w,
                     temperature=last.temperature if self.cfg.send_temperature else None,
                     voltage=last.voltage if self.cfg.send_voltage else None,
-                    key_group=tuple((q.date, q.time) for q in group),
                 )
             )
-        return rows
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    date: date
-    time: time
-    energy_generation: int | None
-    power_generation: int | None
-    temperature: float | None
-    voltage: float | None
-    key_group: tuple[tuple[str, str], ...]
+            groups[(d, t)] = tuple((q.date, q.time) for q in group)
+        return rows, groups
 
 
 def _fmt_date(d: Any) -> str:
