@@ -12,6 +12,7 @@ writes) are scripted through ``inject``; everything received can be inspected.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time as _time
 from collections.abc import Callable
@@ -110,14 +111,20 @@ class RequestRecord:
 
 
 class _Reply(Exception):
-    def __init__(self, status: int, body: str) -> None:
+    def __init__(self, status: int, body: str, blocking: bool = False) -> None:
         super().__init__(body)
         self.status = status
         self.body = body
+        self.blocking = blocking  # in a batch: refuses the whole batch instead of flagging the row
+
+
+# A value too high for the system size refuses a whole batch: one INT_MAX reading
+# blocked every later upload in sma-bluetooth#92.  Other row problems only flag the row.
+_BLOCKING = ("power_too_high", "energy_too_high", "value_too_high")
 
 
 def _err(kind: str, status: int = 400, **values: Any) -> _Reply:
-    return _Reply(status, SERVICE.error_text(kind).format(**values))
+    return _Reply(status, SERVICE.error_text(kind).format(**values), blocking=kind in _BLOCKING)
 
 
 class PVOutputService:
@@ -453,7 +460,9 @@ class PVOutputService:
                 d, t = self._check_status(system, fields, v.get("c1"), net)
                 if not any(k in fields for k in ("v1", "v2", "v3", "v4")) and not system.donation:
                     ok = False
-            except _Reply:
+            except _Reply as reply:
+                if reply.blocking:
+                    raise
                 ok = False
             if ok:
                 self._store_status(system, d, t, fields, ignored)
@@ -871,6 +880,11 @@ def _distance_km(a: tuple[float, float] | None, b: tuple[float, float]) -> float
 class _Handler(BaseHTTPRequestHandler):
     server_version = "PVOutputFake/1.0"
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes; without this, Nagle + delayed ACK add 40 ms a request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _serve(self) -> None:
         service: PVOutputService = self.server.service  # type: ignore[attr-defined]
