@@ -1,0 +1,112 @@
+"""Benchmarks for ``pv``: one command prints every figure beside its target.
+
+Each figure is a :class:`Row`.  A benchmark module ``benchmarks/bench_<name>.py``
+exposes ``run(quick: bool) -> list[Row]``; ``python -m benchmarks`` runs them all
+and prints one table (``--json PATH`` writes it for comparing commits).
+
+Figures are measured, never assumed: a row whose subject does not exist yet (a
+part of the application that has not landed) says so in ``note`` and carries
+``value=None`` instead of a number, so a missing part can never look like a pass.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured figure and the target it is judged against.
+
+    ``ok`` is None when the figure has no target of its own (context rows) or
+    could not be measured; ``note`` says which, and what exactly was measured
+    when that differs from the issue's wording.
+    """
+
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    ok: bool | None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pending(name: str, unit: str, target: str, why: str) -> Row:
+    """A figure that cannot be measured yet; never counted as met."""
+    return Row(name, None, unit, target, None, why)
+
+
+def best_time(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
+    """Best seconds per call over ``repeat`` batches of ``number`` calls.
+
+    The minimum is the figure least disturbed by the other processes sharing
+    the machine (the helpers' CI, a browser...), which is what a comparison
+    between two decoders or two commits needs.  GC is paused while timing, as
+    ``timeit`` does, so a collection does not land in one decoder's batch only.
+    """
+    best = float("inf")
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best = min(best, time.perf_counter() - start)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return best / number
+
+
+def median_wall(
+    argv: Sequence[str], runs: int, *, until: bytes | None = None, env: dict[str, str] | None = None
+) -> float:
+    """Median wall time of a subprocess, in seconds.
+
+    With ``until`` the clock stops at the first output byte (time to first
+    output, what a user waiting at a prompt feels), otherwise at exit.
+    """
+    times: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        if until is None:
+            subprocess.run(argv, check=True, capture_output=True, env=env, cwd=REPO)
+            times.append(time.perf_counter() - start)
+            continue
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        assert proc.stdout is not None
+        first = proc.stdout.read(1)
+        elapsed = time.perf_counter() - start
+        rest = proc.stdout.read()
+        code = proc.wait()
+        if not first or code != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {code}: {(first + rest).decode(errors='replace')[-300:]}")
+        times.append(elapsed)
+    return statistics.median(times)
+
+
+def python() -> str:
+    """The interpreter running the benchmarks (the project's venv when run as documented)."""
+    return sys.executable
+
+
+def child_env() -> dict[str, str]:
+    """Environment for subprocesses: no bytecode writes, so every run sees the same cache state."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env

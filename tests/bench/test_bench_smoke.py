@@ -1,0 +1,63 @@
+"""The benchmark command runs end to end and prints its table (no timing is asserted here).
+
+Performance is judged by reading the figures (``python -m benchmarks``), never by
+a timed test that would flake on a loaded CI machine; what a test can check is
+that the command works on this checkout, that every decoder still agrees with
+the captured values (bench_decode checks that before timing) and that the
+JSON written for comparisons between commits is well-formed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_quick_decode_prints_table(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "decode", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:3] == ["figure", "value", "target"]
+    for figure in (
+        "decode: generated (CODEC.parse + decode_status)",
+        "decode: hand-written struct reference",
+        "decode: interpreted Construct",
+        "decode: generated time / hand-written time",
+        "decode: Construct time / generated time",
+        "pvgen: regenerate every spec",
+        'python -c "import pv.cms"',
+    ):
+        assert any(line.startswith(figure) for line in lines), f"missing row {figure!r} in:\n{result.stdout}"
+    ratio = next(line for line in lines if line.startswith("decode: generated time / hand-written time"))
+    assert "<= 1.25" in ratio and ("ok" in ratio or "MISSED" in ratio)
+    data = json.loads(out.read_text())
+    rows = {r["name"]: r for r in data["rows"]}
+    gen = rows["decode: generated (CODEC.parse + decode_status)"]
+    assert gen["unit"] == "frames/s" and gen["value"] > 0
+    assert rows["decode: generated time / hand-written time"]["ok"] in (True, False)
+
+
+def test_unknown_benchmark_is_a_one_line_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nosuch"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("python -m benchmarks: unknown benchmark nosuch")
+    assert "Traceback" not in result.stderr
