@@ -29,6 +29,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 
 from pvapp.reading import InverterInfo, InverterState, Reading
 from pvgen.runtime.model import FieldDef, ProtocolSpec
@@ -307,13 +308,13 @@ def discovery_messages(
 def state_payload(spec: ProtocolSpec, reading: Reading, skip: Mapping[str, str] | None = None) -> dict[str, object]:
     """The JSON state document for one reading.
 
-    Numbers stay numbers in the field's unit; enum fields carry their label and
+    ``time`` is ISO 8601 in UTC.  Numbers stay numbers in the field's unit; enum fields carry their label and
     flag fields the list of active fault words (``[]`` = no fault), with the raw
     integers under ``raw`` for time-series consumers.  Values that are ``None``
     or listed in ``skip`` (field -> reason) are left out, never sent as 0.
     """
     skip = skip or {}
-    doc: dict[str, object] = {"time": reading.time.isoformat()}
+    doc: dict[str, object] = {"time": reading.time.astimezone(UTC).isoformat()}
     raw: dict[str, int] = {}
     for f in spec.fields:
         value = reading.values.get(f.id)
