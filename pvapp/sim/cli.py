@@ -179,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for srv in servers:
             srv.stop()
+        if args.verbose:
+            print(_summary(sim), flush=True)
         sim.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)

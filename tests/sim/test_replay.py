@@ -6,6 +6,8 @@ Sources (../shared/protocol/vectors.json, by entry index):
   transcription of the same session, docs/Inverter Chat (#42, see REFERENCE 5).
   Plus #43, a later status reply of the same unit (docs/invert.txt).
 * SunEzy 600E 09359AL012 with SunEzy Control: smarthall docs/Protocol.txt (#0-#18).
+* Samil SolarRiver 1100TL-S AS514BX039 with SolarPower Browser: lmartorella/Samil-SolarRiver-logger
+  analysis.txt (#56-#73), including the unexplained ``01 11`` -> NAK exchange.
 
 The simulator runs the spec's captured model (layouts, version text, parameters);
 for each status reply its state is set to the values that reply decodes to (with
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pv.cms
+import pv.samil
 import pv.sunezy
 import pytest
 
@@ -58,7 +61,6 @@ def _session(source: str, indices: list[int]) -> list[tuple[int, dict[str, Any]]
     out = []
     for i in indices:
         entry = vec[i]
-        assert entry["source"].startswith("smarthall/ArduinoCMS2000DataLogger"), entry["source"]
         if source:
             assert entry["source"].endswith(source) or i in (42,), (i, entry["source"])
         assert entry["checksum_ok"], i
@@ -129,6 +131,12 @@ def test_replay_sunezy600e_session() -> None:
     session = _session("docs/Protocol.txt", list(range(19)))
     compared = _replay(pv.sunezy, "sunezy600e", "09359AL012", session)
     assert compared == 6 + 5
+
+
+def test_replay_samil_solarriver_session() -> None:
+    session = _session("analysis.txt", list(range(56, 74)))
+    compared = _replay(pv.samil, "sr1100tls", "AS514BX039", session)
+    assert compared == 7 + 2  # discover, ack, 2 layouts, version, params, 01 11 + 2 status replies
 
 
 def test_unpinned_simulator_still_matches_every_captured_non_status_reply() -> None:
