@@ -51,6 +51,7 @@ def default_client_factory(
     """Build ``pv.pvoutput`` clients that share the monitor's (possibly sped-up) clock."""
     module = importlib.import_module("pv.pvoutput")
     client_cls = module.PVOutputClient
+    retry_policy = importlib.import_module("pvgen.runtime.pvoutput.client").RetryPolicy
 
     def make(system_id: int) -> Any:
         if not cfg.api_key:
@@ -63,6 +64,9 @@ def default_client_factory(
             clock=lambda: clock.now().timestamp(),
             sleep=lambda seconds: clock.wait(seconds, stop),
             on_rate_limit="raise",
+            # one attempt per round: the queue is durable and the next round comes soon, so
+            # in-call retries would only spend the hourly budget and hold up the round
+            retry=retry_policy(attempts=1),
             donation=cfg.donation,
             status_interval=cfg.status_interval,
             timeout=20.0,
@@ -190,9 +194,7 @@ class PVOutputUploader(threading.Thread):
         result.pending = len(report.pending) + len(report.in_future)
         result.stopped = report.stopped_reason
         if report.pending:
-            self.storage.note_attempt(
-                system_id, [k for s in report.pending for k in s.key_group], report.stopped_reason
-            )
+            self.storage.note_attempt(system_id, keys(report.pending), report.stopped_reason)
             reset = client.quota_exhausted()
             if reset is not None:
                 self._resume_at[system_id] = reset
