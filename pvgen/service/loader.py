@@ -166,7 +166,8 @@ class _Checker:
             want = "an integer" if integer else "a number"
             self.add(self.line(parent, key), (*path, key), f"expected {want}, got {_kind(value)}")
             return None
-        return value  # type: ignore[no-any-return]
+        result: float = value
+        return result
 
     def str_list(self, parent: Any, key: str, path: Sequence[PathPart]) -> tuple[str, ...]:
         if key not in parent:

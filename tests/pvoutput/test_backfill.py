@@ -41,7 +41,7 @@ class SharedKeySession(requests.Session):
         super().__init__()
         self.service, self.at, self.count, self.batches = service, at, count, 0
 
-    def post(self, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def post(self, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if str(url).endswith("addbatchstatus.jsp"):
             self.batches += 1
             if self.batches == self.at:

@@ -314,11 +314,11 @@ class BaseClient:
         rate = RateInfo.from_headers(resp.headers)
         if rate is not None:
             self.rate = rate
-        body = resp.text
+        body = redact(resp.text, self._key)  # a server (or proxy) echoing the key must not leak it
         log.debug("PVOutput reply %d %r rate=%s", resp.status_code, body[:200], rate)
         if resp.status_code == 200:
             return body, rate
-        raise error_from_reply(resp.status_code, redact(body, self._key), rate.reset_at if rate else None)
+        raise error_from_reply(resp.status_code, body, rate.reset_at if rate else None)
 
     # ---- batches ------------------------------------------------------------
 
