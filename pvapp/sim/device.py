@@ -270,7 +270,7 @@ class SimInverter:
         vac = self.sky.grid_voltage(when, self.nominal_vac)
         fac = self.sky.grid_frequency(when)
         ambient = self.sky.ambient(when)
-        temperature = ambient + 3.0 + 25.0 * pac / self.rated if self.awake else ambient
+        temperature = ambient + 2.0 + 18.0 * pac / self.rated if self.awake else ambient
         # MPP voltage of a string sized for the inverter: drops as the cells heat up.
         vmpp = 300.0 * (0.9 + 0.1 * min(1.0, light * 2)) * (1.0 - 0.004 * (temperature + 10 - 25.0))
         vpv = vmpp if pac > 0 else (vmpp * 1.2 if self.awake else 0.0)

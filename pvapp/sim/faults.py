@@ -1,7 +1,9 @@
 """Faults on demand: what a real line and a real inverter do to a client on a bad day.
 
 Line faults act on one reply on its way out (dropped, checksum corrupted,
-truncated, garbage before it, slow, split across reads).  They can be armed
+truncated, garbage before it, slow, split across reads, and two quirks seen on
+Samil lines: the checksum off by a tolerated +0x100, one stray byte after the
+frame).  They can be armed
 for the next N replies (deterministic, for tests) or given a probability
 (seeded, for soak runs).  Device faults (Fault mode with error bits, wild
 values) live on the inverter; the port vanishing lives on the transports,
@@ -16,7 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-LINE_FAULTS = ("drop", "corrupt", "truncate", "garbage", "slow", "split")
+LINE_FAULTS = ("drop", "corrupt", "truncate", "garbage", "slow", "split", "slack", "trailer")
 DEVICE_FAULTS = ("error", "wild")
 PORT_FAULTS = ("vanish",)
 FAULT_KINDS = LINE_FAULTS + DEVICE_FAULTS + PORT_FAULTS
@@ -52,7 +54,7 @@ def parse_fault(text: str) -> FaultSpec:
             raise ValueError(f"probability must be in (0, 1], got {prob}")
         if kind not in LINE_FAULTS:
             raise ValueError(f"fault {kind!r} takes no probability")
-    if kind in ("drop", "corrupt", "truncate", "garbage", "split") and arg:
+    if kind in ("drop", "corrupt", "truncate", "garbage", "split", "slack", "trailer") and arg:
         raise ValueError(f"fault {kind!r} takes no argument (use {kind}@P for a probability)")
     if kind == "slow" and arg:
         _seconds(arg, "slow")

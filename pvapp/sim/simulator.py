@@ -30,7 +30,7 @@ from pvgen.runtime.model import CommandDef, ModelDef, ProtocolSpec
 
 from .clock import Clock, ScaledClock
 from .device import SimInverter
-from .faults import FaultPlan, FaultSpec
+from .faults import LINE_FAULTS, FaultPlan, FaultSpec
 from .options import OptionError, SimOptions
 from .record import Record, StatusRecord
 from .weather import Sky
@@ -218,7 +218,7 @@ class Simulator:
     # -- configuration ------------------------------------------------------------
     def apply_fault(self, f: FaultSpec) -> None:
         """Arm a fault given as an option (``--fault``/``fault=``)."""
-        if f.kind in ("drop", "corrupt", "truncate", "garbage", "split", "slow"):
+        if f.kind in LINE_FAULTS:
             if f.kind == "slow" and f.arg:
                 self.faults.slow_seconds = float(f.arg)
             self.faults.set_rate(f.kind, f.probability)
@@ -310,8 +310,15 @@ class Simulator:
         if "drop" in faults:
             return Outgoing((), faults, frame)
         data = frame
+        if "slack" in faults and self.spec.frame.checksum_slack:
+            # Samil's checksum that is sum + 0x100 (lmartorella f7f8329): valid, but odd
+            checksum = (int.from_bytes(data[-2:], "big") + self.spec.frame.checksum_slack[0]) & 0xFFFF
+            data = data[:-2] + checksum.to_bytes(2, "big")
         if "corrupt" in faults:
             data = data[:-1] + bytes([data[-1] ^ 0x5A])
+        if "trailer" in faults:
+            # one stray byte after the checksum, as in every reply of the lmartorella log
+            data = data + self.faults.garbage(self.spec.frame.sync)[:1]
         if "truncate" in faults:
             data = data[: max(len(self.spec.frame.sync) + 1, len(data) // 2)]
         delay = self.latency()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pv
 import pytest
@@ -202,3 +203,33 @@ def test_faults_given_as_url_options() -> None:
         assert inv.framer.stats.garbage_bytes > 0  # and every reply came after garbage
     finally:
         port.close()
+
+
+def test_samil_quirks_checksum_slack_and_trailing_byte() -> None:
+    """Two oddities of real Samil lines (REFERENCE 6, lmartorella): tolerated, and counted."""
+    from pv import samil
+
+    port = serial.serial_for_url("sim://samil?name=quirks&awake=always", timeout=TIMEOUT)
+    try:
+        inv = samil.Inverter(port, timeout=TIMEOUT, sleep=lambda s: None)
+        inv.handshake()
+        inv.read_status_layout()
+        sim = get_simulator("quirks")
+        sim.faults.once("slack")
+        _fresh_any(inv, sim)
+        assert inv.framer.stats.slack_accepted == 1
+        sim.faults.once("trailer", 2)
+        _fresh_any(inv, sim)
+        _fresh_any(inv, sim)
+        _fresh_any(inv, sim)
+        assert inv.framer.stats.garbage_bytes == 2
+        assert inv.framer.stats.bad_checksum == 0
+    finally:
+        port.close()
+        forget_simulator("quirks")
+
+
+def _fresh_any(inv: Any, sim: Simulator) -> None:
+    status = inv.read_status()
+    last = sim.record.last()
+    assert last is not None and status.values() == last.values
