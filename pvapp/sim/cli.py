@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     way.add_argument(
         "--connect", metavar="HOST:PORT", help="act as a Samil TCP inverter: connect to the monitoring host"
     )
+    way.add_argument(
+        "--discovery",
+        metavar="UDP_PORT",
+        help="act as a Samil TCP inverter that waits for the host's 'I AM SERVER' broadcast on UDP_PORT "
+        "(real units: 1300), then connects back to it on the spec's TCP port (1200)",
+    )
     parser.add_argument(
         "--duration", metavar="SECONDS", help="stop after this many real seconds (default: run until ^C)"
     )
@@ -109,10 +115,14 @@ def run(args: argparse.Namespace) -> int:
                 raise OptionError(f"--duration: must be positive, got {args.duration}")
         tcp_port = _port(args.tcp, "--tcp") if args.tcp is not None else None
         connect = _host_port(args.connect) if args.connect else None
+        discovery = _port(args.discovery, "--discovery") if args.discovery is not None else None
+        if connect and discovery is not None:
+            raise OptionError("--connect and --discovery exclude each other: the host is either given or discovered")
         sim = Simulator(opts.spec, opts)
-        if connect and sim.spec.frame.address_width:
+        if (connect or discovery is not None) and sim.spec.frame.address_width:
+            what = "--connect" if connect else "--discovery"
             raise OptionError(
-                f"--connect: spec {sim.spec.id!r} is a serial protocol; the inverter-connects-out mode is for Samil TCP"
+                f"{what}: spec {sim.spec.id!r} is a serial protocol; the inverter-connects-out mode is for Samil TCP"
             )
     except OptionError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -120,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     servers: list[_Loop] = []
     try:
-        want_pty = args.pty or args.link or (tcp_port is None and connect is None)
+        want_pty = args.pty or args.link or (tcp_port is None and connect is None and discovery is None)
         if want_pty:
             pty = PtyServer(sim, link=args.link)
             servers.append(pty)
@@ -135,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
             conn = TcpConnector(sim, connect[0], connect[1])
             servers.append(conn)
             print(f"connect: {connect[0]}:{connect[1]}", flush=True)
+        if discovery is not None:
+            disc = TcpConnector(sim, None, udp_port=discovery)
+            servers.append(disc)
+            print(f"discovery: udp {disc.udp_port}, connecting back on tcp {disc.port}", flush=True)
     except OSError as exc:
         for srv in servers:
             srv.stop()

@@ -32,10 +32,15 @@ import tty
 from pathlib import Path
 from typing import Self
 
+from pvgen.runtime.framing import FrameError
+
 from .line import Line
 from .simulator import Simulator
 
 POLL = 0.2  # seconds between housekeeping checks when nothing is due
+DEFAULT_SAMIL_TCP_PORT = 1200  # the host port a Samil TL-D connects to (REFERENCE 1.3)
+DEFAULT_DISCOVERY_PORT = 1300  # where it listens for the host's UDP advertisement
+ANNOUNCEMENT = b"I AM SERVER"
 
 
 class _Loop:
@@ -293,19 +298,56 @@ class TcpConnector(_Loop):
 
     The inverter's network module is PV-powered like the rest of it: while every
     inverter is asleep it stays disconnected, and it connects again at dawn.
+    With ``host=None`` it waits for the monitoring host's UDP broadcast
+    ``55 aa 00 40 02 00 0b "I AM SERVER" ...`` on ``udp_port`` (1300 on real
+    units) and then connects to the sender on ``port`` (the spec's TCP port,
+    1200), as REFERENCE 1.3 describes.
     """
 
     def __init__(
-        self, sim: Simulator, host: str, port: int, *, retry: float = 2.0, baud_pacing: bool | None = None
+        self,
+        sim: Simulator,
+        host: str | None,
+        port: int | None = None,
+        *,
+        udp_port: int | None = None,
+        udp_host: str = "",
+        retry: float = 2.0,
+        baud_pacing: bool | None = None,
     ) -> None:
         super().__init__(sim, baud_pacing=baud_pacing)
         self.host = host
-        self.port = port
+        self.port = port if port is not None else (sim.spec.transport.tcp_port or DEFAULT_SAMIL_TCP_PORT)
         self.retry = retry
         self._conn: socket.socket | None = None
         self._next_try = 0.0
         self.connects = 0
         self.last_error: str | None = None
+        self._udp: socket.socket | None = None
+        if host is None:
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp.bind((udp_host, DEFAULT_DISCOVERY_PORT if udp_port is None else udp_port))
+            udp.setblocking(False)
+            self._udp = udp
+            self.udp_port = udp.getsockname()[1]
+            self._sel.register(udp.fileno(), selectors.EVENT_READ, None)
+
+    def _announcement(self) -> None:
+        """A datagram on the discovery port: if it is the host's advertisement, connect to the sender."""
+        assert self._udp is not None
+        try:
+            data, (sender, _port) = self._udp.recvfrom(2048)
+        except OSError:
+            return
+        try:
+            frame = self.sim.codec.parse(data)
+        except FrameError:
+            return
+        if frame.payload == ANNOUNCEMENT and self.host != sender:
+            self._hang_up()
+            self.host = sender
+            self._next_try = 0.0
 
     @property
     def connected(self) -> bool:
@@ -318,7 +360,7 @@ class TcpConnector(_Loop):
     def _housekeeping(self) -> None:
         now = time.monotonic()
         if self._conn is None:
-            if now >= self._next_try and self._awake():
+            if self.host is not None and now >= self._next_try and self._awake():
                 self._next_try = now + self.retry
                 try:
                     conn = socket.create_connection((self.host, self.port), timeout=self.retry)
@@ -345,6 +387,9 @@ class TcpConnector(_Loop):
             self._next_try = time.monotonic() + self.retry
 
     def _readable(self, fd: int) -> None:
+        if self._udp is not None and fd == self._udp.fileno():
+            self._announcement()
+            return
         if self._conn is None or fd != self._conn.fileno():
             return
         try:
@@ -373,3 +418,8 @@ class TcpConnector(_Loop):
 
     def _close_all(self) -> None:
         self._hang_up()
+        if self._udp is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(self._udp.fileno())
+            self._udp.close()
+            self._udp = None

@@ -222,3 +222,21 @@ def test_sim_url_starts_at_night_silent() -> None:
     with pytest.raises(pv.NoReply):
         inv.handshake()
     port.close()
+
+
+def test_samil_tcp_inverter_found_by_udp_broadcast() -> None:
+    """The host advertises itself ("I AM SERVER", REFERENCE 1.3); the inverter connects back to the sender."""
+    sim = Simulator("samil_tcp", SimOptions(spec="samil_tcp", awake="always"))
+    host = socket.create_server(("127.0.0.1", 0))
+    host.settimeout(3)
+    with TcpConnector(sim, None, host.getsockname()[1], udp_port=0, udp_host="127.0.0.1", retry=0.1) as inv_side:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.sendto(
+            bytes.fromhex("55aa004002000b") + b"I AM SERVER" + bytes.fromhex("043a"), ("127.0.0.1", inv_side.udp_port)
+        )
+        udp.close()
+        conn, _ = host.accept()
+        inv = samil_tcp.Inverter(_SocketPort(conn, 1.0))
+        assert inv.read_version().serial == sim.inverters[0].serial
+        conn.close()
+    host.close()
