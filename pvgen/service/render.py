@@ -340,6 +340,8 @@ def _limits_of(p: ParamDef) -> str:
         parts.append(f"≤ {p.max_len} chars")
     if p.choices:
         parts.append("one of " + ", ".join(p.choices))
+    if p.aligned:
+        parts.append("floored to the status interval")
     if p.type == "records":
         if p.batch_free:
             parts.append(f"≤ {p.batch_free} rows (free)")

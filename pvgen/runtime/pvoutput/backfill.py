@@ -18,7 +18,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from .client import BaseClient
 from .errors import NoStatusesAdded, RateLimited, Rejected, ServiceUnavailable
-from .timeutil import next_hour
+from .timeutil import align, next_hour
 
 
 class StatusLike(Protocol):
@@ -51,8 +51,9 @@ class BackfillReport(Generic[S]):
         return not self.pending
 
 
-def _key(s: StatusLike) -> tuple[date, time]:
-    return (s.date, s.time)
+def _key(s: StatusLike, interval: int) -> tuple[date, time]:
+    """The slot the server files a status under (two readings in one slot are one status)."""
+    return (s.date, align(s.time, interval))
 
 
 def backfill(
@@ -69,11 +70,12 @@ def backfill(
     ``reserve`` keeps that many requests of the hourly budget for live uploads.
     """
     report: BackfillReport[S] = BackfillReport()
+    interval = client.account().status_interval
     latest: dict[tuple[date, time], S] = {}
     for s in statuses:
-        if _key(s) in latest:
+        if _key(s, interval) in latest:
             report.duplicates += 1
-        latest[_key(s)] = s
+        latest[_key(s, interval)] = s
     ordered = [latest[k] for k in sorted(latest)]
     size = client.batch_size()
     days = client.status_window_days()
@@ -85,7 +87,7 @@ def backfill(
         for s in rows:
             if s.date < oldest:
                 report.too_old.append(s)
-            elif (s.date, s.time) > (now.date(), now.time()):
+            elif _key(s, interval) > (now.date(), now.time()):
                 report.in_future.append(s)
             else:
                 keep.append(s)
@@ -142,7 +144,7 @@ def backfill(
                 break
             flags = {(d, t): added for d, t, added in results}
             for s in chunk:
-                added = flags.get(_key(s))
+                added = flags.get(_key(s, interval))
                 if added:
                     report.stored.append(s)
                 elif added is None:

@@ -196,7 +196,7 @@ class BaseClient:
         for p in op.params:
             value = values.get(p.key)
             try:
-                text = encode_param(p, value, self._records)
+                text = encode_param(p, value, self._records, self.status_interval)
             except ParamError as exc:
                 raise InvalidData(f"{op.name}: {exc}") from None
             if text is None:

@@ -30,6 +30,7 @@ class ParamDef:
     max_free: float | None = None  # server-side limit for free accounts (fake service; docs)
     max_donation: float | None = None  # server-side limit for donation accounts
     max_len: int | None = None
+    aligned: bool = False  # time filed under the status interval (floored)
     choices: tuple[str, ...] = ()
     record: str = ""  # records type: name of the RecordDef
     batch_free: int = 0  # records type: rows per request for free accounts

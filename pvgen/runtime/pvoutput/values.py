@@ -69,8 +69,14 @@ def _check_range(p: ParamDef, number: float) -> None:
         raise ParamError(p.key, f"{p.name} ({p.key}) must be <= {format_decimal(p.max)}, got {format_decimal(number)}")
 
 
-def encode_param(p: ParamDef, value: Any, records: dict[str, RecordDef] | None = None) -> str | None:
-    """Turn a Python value into the wire text for ``p``; None means "leave it out"."""
+def encode_param(
+    p: ParamDef, value: Any, records: dict[str, RecordDef] | None = None, interval: int | None = None
+) -> str | None:
+    """Turn a Python value into the wire text for ``p``; None means "leave it out".
+
+    ``interval`` (the system's status interval, when known) floors ``aligned`` times the
+    way the server files them, so two readings in one slot are seen as one by the caller.
+    """
     if value is None:
         return None
     what = f"{p.name} ({p.key})"
@@ -100,13 +106,16 @@ def encode_param(p: ParamDef, value: Any, records: dict[str, RecordDef] | None =
             return value
         raise ParamError(p.key, f"{what} must be a date or yyyymmdd text, got {type(value).__name__}")
     if p.type == "time":
-        if isinstance(value, time):
-            return format_time(value)
         if isinstance(value, str):
             try:
-                return format_time(parse_time(value))
+                value = parse_time(value)
             except ValueError as exc:
                 raise ParamError(p.key, f"{what}: {exc}") from None
+        if isinstance(value, time):
+            if p.aligned and interval:
+                minutes = (value.hour * 60 + value.minute) // interval * interval
+                value = time(minutes // 60, minutes % 60)
+            return format_time(value)
         raise ParamError(p.key, f"{what} must be a time or hh:mm text, got {type(value).__name__}")
     if p.type == "flag":
         return "1" if value else None
@@ -128,18 +137,18 @@ def encode_param(p: ParamDef, value: Any, records: dict[str, RecordDef] | None =
     if p.type == "records":
         if records is None:
             raise ParamError(p.key, "records need their definitions")
-        return encode_records(records[p.record], value, p)
+        return encode_records(records[p.record], value, p, interval)
     raise ParamError(p.key, f"unknown parameter type {p.type}")
 
 
-def encode_records(rec: RecordDef, rows: Sequence[Any], p: ParamDef) -> str:
+def encode_records(rec: RecordDef, rows: Sequence[Any], p: ParamDef, interval: int | None = None) -> str:
     """Batch ``data``: fields by ``,``, rows by ``;``, trailing empty fields left off."""
     out: list[str] = []
     for index, row in enumerate(rows):
         fields: list[str] = []
         for f in rec.fields:
             try:
-                text = encode_param(f, getattr(row, f.name))
+                text = encode_param(f, getattr(row, f.name), interval=interval)
             except ParamError as exc:
                 raise ParamError(exc.key, f"row {index}: {exc}") from None
             if text is not None and ("," in text or ";" in text):
