@@ -64,9 +64,8 @@ def make_client(
 ) -> PVOutputClient:
     kw.setdefault("retry", RetryPolicy(attempts=3, base=1.0, cap=4.0, load_wait=30.0))
     kw.setdefault("timeout", 5.0)
-    return PVOutputClient(
-        key, sid, host=service.url, tz=BRISBANE, clock=clock, sleep=clock.sleep, jitter=lambda: 0.5, **kw
-    )
+    kw.setdefault("tz", BRISBANE)
+    return PVOutputClient(key, sid, host=service.url, clock=clock, sleep=clock.sleep, jitter=lambda: 0.5, **kw)
 
 
 @pytest.fixture
