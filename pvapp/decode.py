@@ -1,0 +1,337 @@
+"""Decoding captured traffic: the library behind ``pv decode``.
+
+A capture is what someone recorded on the wire: a raw binary dump, a hex dump
+pasted into an issue, or pyserial's ``spy://`` log.  Neither end of such a
+capture is trustworthy (recording started mid-frame, a noisy line, a
+brown-out), so bytes go through the same :class:`~pvgen.runtime.framing.Framer`
+the client uses: it resynchronises on garbage and counts what it drops, and
+only frames whose length and checksum hold are decoded.
+
+Status and parameter replies are meaningless without the layout the inverter
+sent, so the decoder remembers each inverter's layout replies as they pass by
+and decodes later replies through them, exactly as the client does.  A reply
+seen before any layout is reported with its raw words rather than guessed at,
+unless the caller supplies a layout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from enum import IntEnum, IntFlag
+from types import ModuleType
+from typing import Any
+
+from pvgen.runtime.framing import Frame, Framer, FramerStats
+from pvgen.runtime.model import CommandDef, ProtocolSpec
+
+__all__ = [
+    "CaptureError",
+    "StreamDecoder",
+    "decode_stream",
+    "describe",
+    "load_spec_module",
+    "parse_capture",
+    "read_capture",
+]
+
+CHUNK = 1 << 16  # bytes fed to the framer at a time: bounds memory on huge captures
+
+
+class CaptureError(ValueError):
+    """A capture file (or spec name) that cannot be read; the message names where."""
+
+
+def load_spec_module(spec: ModuleType | str) -> ModuleType:
+    """The generated module ``pv.<id>`` for a spec id, or the module itself."""
+    if isinstance(spec, ModuleType):
+        module = spec
+    else:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", spec):
+            raise CaptureError(f"unknown spec {spec!r}: expected a spec id such as cms, samil, samil_tcp")
+        try:
+            module = importlib.import_module(f"pv.{spec}")
+        except ModuleNotFoundError:
+            import pv
+
+            raise CaptureError(f"unknown spec {spec!r}: have {', '.join(pv.SPECS)}") from None
+    if not isinstance(getattr(module, "SPEC", None), ProtocolSpec):
+        raise CaptureError(f"{module.__name__} is not a generated inverter module (no SPEC)")
+    return module
+
+
+# --------------------------------------------------------------------------- text captures
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# pyserial spy:// FormatHexdump: "000003.001 TX   0000  48 45 4C ...  HELLO"
+_SPY_DATA = re.compile(r"^\s*\d+\.\d+ (RX|TX)\s+([0-9A-Fa-f]{4})  (.*)$")
+# spy:// lines without data: control lines ("RTS  active", "Q-RX flushInput") and "RX <empty>"
+_SPY_OTHER = re.compile(r"^\s*\d+\.\d+ \S+")
+# hexdump -C: "00000000  aa aa 00 01 01 00 01 82  2a 01 b8 03 c7 0d 81 00  |....*...........|"
+_HEXDUMP_C = re.compile(r"^([0-9A-Fa-f]{7,8})  ((?:[0-9A-Fa-f]{2} {1,2}){1,16})\s*(\|.*\|)?\s*$")
+_OFFSET_ONLY = re.compile(r"^[0-9A-Fa-f]{7,8}$")
+# xxd: "00000000: aaaa 0001 0100 0182 2a01 b803 c70d 8100  ................"
+_XXD = re.compile(r"^([0-9A-Fa-f]{7,8}): ((?:[0-9A-Fa-f]{2,4} ?){1,8})( .*)?$")
+# plain hex, optionally after a direction marker: "aa aa 00 01", "AAAA0001", "TX: aa:aa", "0xAA, 0xAA"
+_DIRECTION = re.compile(r"^(?:(?:TX|RX|tx|rx|->|<-|>|<)[:\s]\s*)")
+_PLAIN_TOKEN = re.compile(r"(?:0[xX])?([0-9A-Fa-f]{2})+")
+
+
+def _spy_hex(line_no: int, offset: str, rest: str) -> bytes:
+    # The hex column is fixed width: 16 "XX " groups plus one extra space after
+    # the eighth; what follows is the ASCII column, which may itself look like hex.
+    column = rest[:49]
+    out = bytearray()
+    for token in column.split():
+        if len(token) != 2:
+            raise CaptureError(f"line {line_no}: bad spy:// hex byte {token!r}")
+        try:
+            out.append(int(token, 16))
+        except ValueError:
+            raise CaptureError(f"line {line_no}: bad spy:// hex byte {token!r}") from None
+    if not out:
+        raise CaptureError(f"line {line_no}: spy:// data line at offset {offset} has no bytes")
+    return bytes(out)
+
+
+def parse_capture(text: str) -> bytes:
+    """The bytes of a text capture, in the order they were on the wire.
+
+    Accepted, line by line (formats may even be mixed): pyserial ``spy://`` logs
+    (RX and TX data lines; control lines are skipped), ``hexdump -C``, ``xxd``,
+    and plain hex with optional separators (spaces, ``:``, ``,``, ``0x``) and an
+    optional ``TX``/``RX``/``>``/``<`` marker.  Blank lines and ``#`` comments
+    are ignored.  Anything else is an error naming the line.
+    """
+    out = bytearray()
+    previous = ""  # format of the last data line: hexdump -C ends with a bare offset line
+    for line_no, line in enumerate(text.splitlines(), 1):
+        line = _ANSI.sub("", line).rstrip()
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if previous == "hexdump" and _OFFSET_ONLY.match(stripped):
+            continue
+        match = _SPY_DATA.match(line)
+        if match:
+            out += _spy_hex(line_no, match.group(2), match.group(3))
+            previous = "spy"
+            continue
+        if _SPY_OTHER.match(line):
+            continue  # control line or "<empty>" read
+        match = _HEXDUMP_C.match(line)
+        if match:
+            out += bytes.fromhex(match.group(2))
+            previous = "hexdump"
+            continue
+        match = _XXD.match(line)
+        if match:
+            out += bytes.fromhex(match.group(2))
+            previous = "xxd"
+            continue
+        body = _DIRECTION.sub("", stripped)
+        tokens = re.split(r"[\s,:;]+", body)
+        chunk = bytearray()
+        for token in tokens:
+            if not token:
+                continue
+            if not _PLAIN_TOKEN.fullmatch(token):
+                raise CaptureError(
+                    f"line {line_no}: not a hex dump, xxd, hexdump -C or spy:// log line: {stripped[:60]!r}"
+                )
+            chunk += bytes.fromhex(token[2:] if token[:2] in ("0x", "0X") else token)
+        out += chunk
+        previous = "plain"
+    return bytes(out)
+
+
+def read_capture(data: bytes) -> bytes:
+    """The wire bytes of a capture file: text formats are parsed, anything else is a raw dump.
+
+    A raw dump of this family starts with non-ASCII sync bytes (``AA AA`` or
+    ``55 AA``), so "is it text?" is decided by whether the file is printable
+    ASCII, not by its name.
+    """
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return data
+    if any(ch < " " and ch not in "\t\r\n\x1b" for ch in text):
+        return data
+    return parse_capture(text)
+
+
+# --------------------------------------------------------------------------- frames to records
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, IntEnum | IntFlag):
+        return int(value)
+    return value
+
+
+class StreamDecoder:
+    """Frames and decodes one capture incrementally; ``stats`` counts what was dropped.
+
+    ``status_layout``/``param_layout`` are used for replies that arrive before
+    the inverter's own layout reply (a capture started mid-session).
+    """
+
+    def __init__(
+        self,
+        spec: ModuleType | str,
+        *,
+        status_layout: Sequence[int] | None = None,
+        param_layout: Sequence[int] | None = None,
+    ) -> None:
+        self.module = load_spec_module(spec)
+        self.spec: ProtocolSpec = self.module.SPEC
+        self.framer = Framer(self.module.CODEC)
+        self._requests: dict[tuple[int, int], CommandDef] = {(c.control, c.function): c for c in self.spec.commands}
+        self._replies: dict[tuple[int, int], CommandDef] = {
+            (c.control, c.reply_function): c for c in self.spec.commands if c.reply_function is not None
+        }
+        self._default_layouts: dict[str, tuple[int, ...] | None] = {
+            "status": tuple(status_layout) if status_layout is not None else None,
+            "parameters": tuple(param_layout) if param_layout is not None else None,
+        }
+        # layouts seen on the wire, by (what, inverter address)
+        self._layouts: dict[tuple[str, int | None], tuple[int, ...]] = {}
+        self.count = 0
+
+    @property
+    def stats(self) -> FramerStats:
+        return self.framer.stats
+
+    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
+        for frame in self.framer.feed(data):
+            yield self.record(frame)
+
+    def finish(self) -> None:
+        """End of capture: a partial frame left over is counted as truncated."""
+        self.framer.flush()
+
+    def record(self, frame: Frame) -> dict[str, Any]:
+        self.count += 1
+        key = (frame.control, frame.function)
+        cmd = self._replies.get(key)
+        direction = "reply"
+        if cmd is None or (
+            key in self._requests and frame.dst is not None and frame.dst != self.spec.frame.host_address
+        ):
+            cmd = self._requests.get(key)
+            direction = "request"
+        rec: dict[str, Any] = {
+            "n": self.count,
+            "direction": direction if cmd is not None else "unknown",
+            "command": cmd.id if cmd is not None else f"0x{frame.control:02x}{frame.function:02x}",
+            "src": frame.src,
+            "dst": frame.dst,
+            "hex": frame.raw.hex(),
+        }
+        if cmd is None or direction == "request":
+            if cmd is not None and cmd.request_type and frame.payload:
+                self._decode_request(cmd, frame, rec)
+            elif frame.payload:
+                rec["payload"] = frame.payload.hex()
+            return rec
+        try:
+            self._decode_reply(cmd, frame, rec)
+        except Exception as exc:  # a reply the spec cannot decode is reported, never fatal
+            rec["error"] = f"{type(exc).__name__}: {exc}"
+            rec["payload"] = frame.payload.hex()
+        return rec
+
+    def _decode_request(self, cmd: CommandDef, frame: Frame, rec: dict[str, Any]) -> None:
+        payload = frame.payload
+        if cmd.request_type == "register_request":
+            serial, address = self.module.decode_register(payload)
+            rec["values"] = {"serial": serial, "address": address}
+        elif cmd.request_type == "value16" and len(payload) == 2:
+            rec["values"] = {"value": payload[0] << 8 | payload[1]}
+        else:
+            rec["payload"] = payload.hex()
+
+    def _decode_reply(self, cmd: CommandDef, frame: Frame, rec: dict[str, Any]) -> None:
+        module = self.module
+        kind = cmd.reply_type
+        if cmd.id in ("status_layout", "param_layout"):
+            layout = module.decode_layout(frame.payload)
+            self._layouts[("status" if cmd.id == "status_layout" else "parameters", frame.src)] = layout
+            rec["layout"] = list(layout)
+        elif cmd.id in ("status", "parameters"):
+            layout = self._layouts.get((cmd.id, frame.src), self._default_layouts[cmd.id])
+            if layout is None:
+                rec["error"] = f"no {cmd.id} layout seen yet from this inverter: raw words only"
+                rec["words"] = [
+                    int.from_bytes(frame.payload[i : i + 2], "big") for i in range(0, len(frame.payload), 2)
+                ]
+                return
+            decoded = (module.decode_status if cmd.id == "status" else module.decode_parameters)(layout, frame.payload)
+            rec["values"] = decoded.values()
+            if decoded.unknown:
+                rec["unknown"] = {f"0x{code:02x}": raw for code, raw in decoded.unknown}
+            if cmd.id == "status":
+                rec["mode"] = decoded.mode_label
+                rec["faults"] = list(decoded.faults)
+        elif kind == "version_info":
+            rec["values"] = {k: _plain(v) for k, v in asdict(module.decode_version(frame.payload)).items()}
+        elif kind == "serial_number":
+            rec["values"] = {"serial": frame.payload.decode("latin-1").strip("\x00 ")}
+        elif kind == "ack":
+            rec["values"] = {"code": frame.payload[0] if frame.payload else None}
+        elif frame.payload:
+            rec["payload"] = frame.payload.hex()
+
+
+def decode_stream(
+    data: bytes,
+    spec: ModuleType | str,
+    *,
+    status_layout: Sequence[int] | None = None,
+    param_layout: Sequence[int] | None = None,
+    stats: list[FramerStats] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Decode every frame found in ``data`` (wire bytes) with the spec's framer.
+
+    Yields one JSON-ready dict per verified frame, in wire order: ``n``,
+    ``direction`` (request/reply/unknown), ``command``, ``src``, ``dst``,
+    ``hex`` and, for replies, ``values`` (scaled, by field id), ``mode``,
+    ``faults``, ``unknown`` or ``error``.  Pass a list as ``stats`` to receive
+    the framer's counts of garbage, bad checksums and truncated frames at the end.
+    """
+    decoder = StreamDecoder(spec, status_layout=status_layout, param_layout=param_layout)
+    view = memoryview(data)
+    for start in range(0, len(data), CHUNK):
+        yield from decoder.feed(bytes(view[start : start + CHUNK]))
+    decoder.finish()
+    if stats is not None:
+        stats.append(decoder.stats)
+
+
+def describe(rec: dict[str, Any]) -> str:
+    """One line of text for a decoded frame (``pv decode``'s default output)."""
+    arrow = {"request": "->", "reply": "<-"}.get(rec["direction"], "??")
+    head = f"#{rec['n']} {arrow} {rec['command']}"
+    if rec.get("src") is not None:
+        head += f" {rec['src']}->{rec['dst']}"
+    parts: list[str] = []
+    values = rec.get("values")
+    if values:
+        shown = {k: v for k, v in values.items() if v is not None and v != ""}
+        if rec.get("mode") and "mode" in shown:
+            shown["mode"] = rec["mode"]  # the label ("Normal") says more than the number
+        parts.append(" ".join(f"{k}={v}" for k, v in shown.items()))
+    if rec.get("faults"):
+        parts.append("faults=" + ",".join(rec["faults"]))
+    if "layout" in rec:
+        parts.append("layout=" + " ".join(f"{c:02x}" for c in rec["layout"]))
+    if rec.get("unknown"):
+        parts.append("unknown=" + " ".join(f"{k}:{v}" for k, v in rec["unknown"].items()))
+    if rec.get("error"):
+        parts.append(f"error: {rec['error']}")
+    if "payload" in rec and not values:
+        parts.append(f"payload={rec['payload']}")
+    return head + (": " + "  ".join(p for p in parts if p) if any(parts) else "")
