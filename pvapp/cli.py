@@ -358,7 +358,8 @@ def cmd_params(args: argparse.Namespace) -> int:
             rng = (
                 f"{r['safe_min']:g}..{r['safe_max']:g}" if r["settable"] and r["safe_min"] is not None else "read only"
             )
-            out.append([r["label"], r["id"], f"{r['value']} {r['unit']}".strip(), rng])
+            shown = "-" if r["value"] is None else f"{r['value']} {r['unit']}".strip()
+            out.append([r["label"], r["id"], shown, rng])
         body = _table(out) if rows else "(the inverter reports no parameters)"
         return f"{sess.serial}: {version.text}\n{body}"
 
@@ -685,7 +686,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         elif f["payload"]:
             detail = f["payload"]
         print(f"{head}  {detail}".rstrip())
-    print(f"{len(frames)} frames; discarded: " + ", ".join(f"{k} {v}" for k, v in stats.items() if k != "frames" and v))
+    dropped = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "frames" and v) or "nothing"
+    print(f"{len(frames)} frames; discarded: {dropped}")
     return EXIT_OK
 
 
