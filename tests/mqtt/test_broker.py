@@ -237,3 +237,33 @@ def test_username_and_password_from_environment(
         assert "Not authorized" in refused[0] or "not authorised" in refused[0].lower()
     finally:
         b.close()
+
+
+def test_worker_waits_for_the_broker_instead_of_overfilling_paho(
+    start_output: StartOutput, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paho's ids are 16 bits: unbounded in-flight messages would make it refuse (lose) new ones.
+
+    The benchmark pushes 90000 messages through with the real limit; here a
+    small limit shows the worker holds back and still delivers everything.
+    """
+    from pvapp.outputs import mqtt
+
+    monkeypatch.setattr(mqtt, "MAX_PENDING", 20)
+    out = start_output(per_value_topics=True)
+    peak = 0
+    original = out._send
+
+    def watched(topic: str, payload: str, qos: int, retain: bool):  # type: ignore[no-untyped-def]
+        nonlocal peak
+        info = original(topic, payload, qos, retain)
+        peak = max(peak, out._pending())
+        return info
+
+    monkeypatch.setattr(out, "_send", watched)
+    for i in range(300):
+        out.publish(synthetic.reading(i))
+    recorder.wait_count(STATE, 300, timeout=20)
+    assert out.wait_idle()
+    assert peak <= 21
+    assert out.stats.published == 300 and out.stats.messages > 300 * 8
