@@ -14,6 +14,7 @@ from pv.pvoutput import (
     DateTooOld,
     DonationRequired,
     LoadInProgress,
+    MethodNotAllowed,
     MoonPowered,
     NoStatusesAdded,
     NoStatusFound,
@@ -249,3 +250,29 @@ def test_ok_but_ignored_write(client: PVOutputClient, service: PVOutputService) 
     service.inject(Fault("ignore_write"))
     assert client.add_status(TODAY, time(11, 0), energy_generation=5).data == "OK 200: Added Status"
     assert service.statuses(SID) == {}
+
+
+def test_method_not_allowed_reply(client: PVOutputClient, service: PVOutputService) -> None:
+    service.inject(Fault("http", status=405, body="Method Not Allowed 405: POST or GET only"))
+    with pytest.raises(MethodNotAllowed) as err:
+        client.get_status()
+    assert err.value.server_text == "POST or GET only" and service.request_count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("", 1), {}, "PVOutput API key is empty"),
+        (("k", "12a"), {}, "PVOutput system id must be a number, got '12a'"),
+        (("k", 1), {"host": "ftp://x"}, "PVOutput host scheme must be http or https, got 'ftp'"),
+        (("k", 1), {"host": "x/y"}, "PVOutput host must be a host name with an optional port, got 'x/y'"),
+        (("k", 1), {"tz": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        (("k", 1), {"on_rate_limit": "ignore"}, "on_rate_limit must be 'wait' or 'raise', got 'ignore'"),
+    ],
+)
+def test_bad_client_settings_are_one_line_errors(
+    args: tuple[str, object], kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError) as err:
+        PVOutputClient(*args, **kwargs)  # type: ignore[arg-type]
+    assert str(err.value) == message
