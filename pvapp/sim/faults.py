@@ -12,6 +12,7 @@ which watch ``FaultPlan.vanished``.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import threading
@@ -164,6 +165,10 @@ class FaultPlan:
     def on_vanish(self, callback: Callable[[bool], None]) -> None:
         """``callback(gone)`` runs on every vanish (True) and restore (False)."""
         self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[bool], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
 
     def vanish(self) -> None:
         """The device disappears (USB adapter unplugged): open ports fail, new opens fail."""

@@ -123,6 +123,8 @@ class Serial(SerialBase):
                 line.cond.notify_all()
 
     def close(self) -> None:
+        if self.simulator is not None:
+            self.simulator.faults.remove_listener(self._on_vanish)
         self.is_open = False
         self.line = None
         super().close()

@@ -46,9 +46,12 @@ class StatusRecord:
 
 
 class Record:
-    """Thread-safe, in-memory list of status records, optionally mirrored to a JSONL file."""
+    """Thread-safe, in-memory list of status records, optionally mirrored to a JSONL file.
 
-    def __init__(self, path: str | Path | None = None, *, keep: int = 200_000) -> None:
+    Memory keeps the latest ``keep`` entries (a day of 5 s polls); the file keeps everything.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, keep: int = 20_000) -> None:
         self._lock = threading.Lock()
         self._entries: list[StatusRecord] = []
         self._keep = keep

@@ -156,6 +156,7 @@ class PtyServer(_Loop):
         self.master = -1
         self.slave = -1
         self.path = ""
+        self.overruns = 0
         self._open_pty()
 
     @property
@@ -201,6 +202,14 @@ class PtyServer(_Loop):
         line = self._lines.get(fd)
         if data and line is not None:
             line.receive(data)
+
+    def _write(self, fd: int, data: bytes) -> None:
+        try:
+            os.write(fd, data)
+        except BlockingIOError:
+            # Nobody is reading and the pty buffer is full: like an overrun UART,
+            # the bytes are lost; the line itself stays up.
+            self.overruns += 1
 
     def _on_vanish(self, gone: bool) -> None:
         if gone:

@@ -177,6 +177,10 @@ class Simulator:
         self._latency_rng = random.Random(opts.seed ^ 0x1A7)
         base = dict(self.model.version).get("serial", "").strip("\0 ")
         serials = opts.serials or derive_serials(base, opts.inverters)
+        width = next((tf.width for tf in self.spec.version_fields if tf.id == "serial"), 32)
+        for sn in serials:
+            if len(sn) > width:
+                raise OptionError(f"serials: {sn!r} is longer than the {width} characters a {self.spec.id} serial has")
         now = self.clock.now()
         self.inverters: list[SimInverter] = [
             SimInverter(

@@ -60,3 +60,18 @@ def test_set_parameter_is_acknowledged_and_read_back() -> None:
         assert inv.read_parameters().t_start == 60
     finally:
         port.close()
+
+
+def test_pv02_two_byte_address_register_is_accepted() -> None:
+    """pv 0.2 and arduino-pv send the address as two bytes (length 0x0C) and report it works (REFERENCE 3.5)."""
+    sim = Simulator("cms", SimOptions(spec="cms", awake="always"))
+    req = sim.codec.build(0x00, 0x01, b"0905BO0139" + b"\x00\x01", src=0x0100, dst=0x0000)
+    ack = sim.codec.parse(sim.feed(req))
+    assert (ack.src, ack.dst, ack.payload) == (1, 0x0100, b"\x06")
+
+
+def test_serial_longer_than_the_spec_allows_is_refused() -> None:
+    from pvapp.sim import OptionError
+
+    with pytest.raises(OptionError, match="longer than the 16 characters"):
+        Simulator("cms", SimOptions(spec="cms", serials=("X" * 17,)))
