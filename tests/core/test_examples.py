@@ -79,7 +79,7 @@ def test_example(mod: ModuleType, example: tuple[str, str, str, str, str | None,
             layout = spec.model(model_id).param_layout
             assert len(mod.decode_parameters(layout, payload).raw) == len(layout)
         return
-    struct = getattr(mod, f"{pascal(kind)}Struct") if kind else None
+    struct: Any = getattr(mod, f"{pascal(kind)}Struct") if kind else None
     if command == "status":
         assert model_id, "a status example needs the model whose layout decodes it"
         layout = spec.model(model_id).status_layout

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import serial
 from serial.serialutil import SerialBase
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 @dataclass
@@ -36,9 +40,9 @@ class Serial(SerialBase):
     _pending: bytearray
 
     def open(self) -> None:
-        if self._port is None:
+        if self.port is None:
             raise serial.SerialException("port must be configured before it can be used")
-        name = str(self._port).partition("://")[2]
+        name = str(self.port).partition("://")[2]
         if name not in SESSIONS:
             raise serial.SerialException(f"no replay session {name!r} registered")
         self.session = SESSIONS[name]
@@ -64,7 +68,7 @@ class Serial(SerialBase):
     def reset_output_buffer(self) -> None:
         """Nothing is ever buffered for output."""
 
-    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+    def write(self, data: ReadableBuffer, /) -> int:
         if not self.is_open:
             raise serial.PortNotOpenError()
         frame = bytes(data)
@@ -85,7 +89,7 @@ class Serial(SerialBase):
             raise serial.PortNotOpenError()
         if not self._pending:
             # nothing captured for this request: behave like a quiet line, briefly
-            time.sleep(min(self._timeout or 0.0, 0.02))
+            time.sleep(min(self.timeout or 0.0, 0.02))
             return b""
         out = bytes(self._pending[:size])
         del self._pending[:size]
