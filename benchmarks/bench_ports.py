@@ -18,6 +18,7 @@ cycle + 10 %.  Polled one after the other, it would be the sum of both.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import sys
 import tempfile
@@ -93,10 +94,10 @@ def _measure(names: list[str], cycles: int) -> dict[str, Any]:
             storage.close()
     finally:
         poller_mod.PortPoller.poll_cycle = original  # type: ignore[method-assign]
-    per_port = {n: statistics.mean(b - a for a, b in zip(v[1:], v[2:], strict=False)) for n, v in ends.items()}
+    per_port = {n: statistics.mean(b - a for a, b in itertools.pairwise(v[1:])) for n, v in ends.items()}
     n = min(len(v) for v in ends.values())
     combined_ends = [max(ends[p][k] for p in names) for k in range(1, n)]
-    combined = statistics.mean(b - a for a, b in zip(combined_ends, combined_ends[1:], strict=False))
+    combined = statistics.mean(b - a for a, b in itertools.pairwise(combined_ends))
     return {"per_port": per_port, "combined": combined, "stored": stored}
 
 
