@@ -279,20 +279,13 @@ class Simulator:
 
     def respond(self, request: Frame) -> list[bytes]:
         """The reply frames (no line faults, no timing) the bus sends for one request frame."""
-        with self._lock:
-            now = self.advance()
-            replies = self._respond(request, now)
-            if len(self.log) >= self.log_limit:
-                del self.log[: self.log_limit // 2]
-            cmd = self._commands.get((request.control, request.function))
-            self.log.append(Exchange(now, request.raw, cmd.id if cmd else "unknown", [r for r, _ in replies]))
-            for frame, status in replies:
-                if status is not None:
-                    self.record.add(StatusRecord(status[0], status[1], status[2], status[3], frame))
-            return [r for r, _ in replies]
+        return [out.frame for out in self._serve(request, wire=False)]
 
     def exchange(self, request: Frame) -> list[Outgoing]:
         """Replies with line faults applied and latency set: what goes on the wire."""
+        return self._serve(request, wire=True)
+
+    def _serve(self, request: Frame, *, wire: bool) -> list[Outgoing]:
         with self._lock:
             now = self.advance()
             produced = self._respond(request, now)
@@ -302,12 +295,11 @@ class Simulator:
                 del self.log[: self.log_limit // 2]
             out = []
             for frame, status in produced:
-                faults = self.faults.choose()
+                faults = self.faults.choose() if wire else frozenset()
                 if status is not None:
-                    self.record.add(
-                        StatusRecord(status[0], status[1], status[2], status[3], frame, tuple(sorted(faults)))
-                    )
-                out.append(self._on_the_wire(frame, faults))
+                    when, serial, address, values = status
+                    self.record.add(StatusRecord(when, serial, address, values, frame, tuple(sorted(faults))))
+                out.append(self._on_the_wire(frame, faults) if wire else Outgoing(((0.0, frame),), faults, frame))
             return out
 
     def _on_the_wire(self, frame: bytes, faults: frozenset[str]) -> Outgoing:
