@@ -46,6 +46,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -482,9 +483,13 @@ class MqttOutput:
         if self._down_since is None:
             self._down_since = time.monotonic()
         if not self._fail_logged:
+            # paho calls this inside its ``except OSError``: the active exception is the reason
+            # (refused, DNS, certificate...), which the user needs to fix the configuration.
+            reason = sys.exc_info()[1]
             log.warning(
-                "MQTT: cannot reach broker %s; retrying in the background (missed readings: %s)",
+                "MQTT: cannot connect to broker %s: %s; retrying in the background (missed readings: %s)",
                 self._where(),
+                reason or "connection failed",
                 self.config.missed,
             )
             self._fail_logged = True

@@ -139,6 +139,7 @@ class Recorder:
         persistent: bool = False,
         username: str | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.messages: list[Message] = []
         self._cond = threading.Condition()
@@ -151,6 +152,8 @@ class Recorder:
         )
         if username:
             self.client.username_pw_set(username, password)
+        if ca_file:
+            self.client.tls_set(ca_certs=ca_file)
         self.client.reconnect_delay_set(0.05, 0.2)  # type: ignore[arg-type]
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message

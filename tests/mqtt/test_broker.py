@@ -187,7 +187,9 @@ def test_clean_stop_marks_offline(start_output: StartOutput, broker: Broker) -> 
     assert retained(broker, "pv/status")["pv/status"] == b"offline"
 
 
-def test_publish_never_waits_for_an_unreachable_broker(outputs: list[MqttOutput]) -> None:
+def test_publish_never_waits_for_an_unreachable_broker(
+    outputs: list[MqttOutput], caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = validate_config({"host": "127.0.0.1", "port": free_port(), "buffer_size": 500,
                            "reconnect_min_delay": 0.05, "reconnect_max_delay": 0.1}, env={})  # fmt: skip
     out = MqttOutput(cfg, spec_resolver=synthetic.resolver)
@@ -203,6 +205,8 @@ def test_publish_never_waits_for_an_unreachable_broker(outputs: list[MqttOutput]
     assert out.stats.buffered + out.stats.dropped_queue_full == 2000
     assert len(out._buffer) == 500
     assert elapsed < 5  # generous: the point is that nothing waits for a TCP timeout
+    failures = [r.getMessage() for r in caplog.records if "cannot connect" in r.getMessage()]
+    assert len(failures) == 1 and "Connection refused" in failures[0], failures
 
 
 def test_username_and_password_from_environment(
