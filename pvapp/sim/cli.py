@@ -132,13 +132,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         want_pty = args.pty or args.link or (tcp_port is None and connect is None and discovery is None)
         if want_pty:
-            pty = PtyServer(sim, link=args.link)
+            try:
+                pty = PtyServer(sim, link=args.link)
+            except OSError as exc:
+                if args.link:
+                    raise OSError(exc.errno, exc.strerror, f"--link {args.link}") from None
+                raise
             servers.append(pty)
             print(f"pty: {pty.path}", flush=True)
             if args.link:
                 print(f"link: {args.link}", flush=True)
         if tcp_port is not None:
-            tcp = TcpServer(sim, tcp_port, host=args.bind)
+            try:
+                tcp = TcpServer(sim, tcp_port, host=args.bind)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, f"--tcp {args.bind}:{tcp_port}") from None
             servers.append(tcp)
             print(f"tcp: socket://{args.bind}:{tcp.port}", flush=True)
         if connect is not None:
@@ -152,9 +160,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         for srv in servers:
             srv.stop()
-        print(
-            f"{prog}: error: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", file=sys.stderr
-        )
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_RUNTIME
 
     print(

@@ -170,7 +170,10 @@ class Simulator:
         self.clock: Clock = clock or ScaledClock(opts.start, opts.speed, tz=opts.tz)
         self.sky = Sky(latitude=opts.latitude, clouds=opts.clouds, seed=opts.seed)
         self.faults = FaultPlan(opts.seed)
-        self.record = Record(opts.record)
+        try:
+            self.record = Record(opts.record)
+        except OSError as exc:
+            raise OptionError(f"record: cannot write {opts.record}: {exc.strerror or exc}") from None
         self.log: list[Exchange] = []
         self.log_limit = 1000
         self._lock = threading.RLock()
