@@ -217,7 +217,7 @@ def test_sim_url_named_instance_is_shared() -> None:
 def test_sim_url_starts_at_night_silent() -> None:
     url = "sim://cms?start=2026-12-21T23:30&tz=%2B10:00"
     port = serial.serial_for_url(url, timeout=0.1)
-    inv = cms.Inverter(port, sleep=lambda s: None)
+    inv = cms.Inverter(port, timeout=0.1, sleep=lambda s: None)
     assert inv.discover() is None
     with pytest.raises(pv.NoReply):
         inv.handshake()
