@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import pv
 import pytest
 import serial
-
-import pv
 from pv import cms
+
 from pvapp.sim import forget_simulator, get_simulator
 
 
