@@ -89,6 +89,82 @@ ACCOUNT_KEYS = ("operation", "donation_column", "interval_column")
 BACKFILL_KEYS = ("operation",)
 
 
+# Names the generated module itself uses: a spec name equal to one would shadow it.
+RESERVED_NAMES = frozenset(
+    {"self", "values", "text", "rate", "datetime", "dataclass", "Sequence", "Any", "Literal", "Reply", "SERVICE"}
+)
+# BaseClient attributes: an operation with one of these names would replace the engine.
+CLIENT_MEMBERS = frozenset(
+    {
+        "account",
+        "backfill",
+        "batch_size",
+        "call",
+        "clock",
+        "donation",
+        "encode",
+        "host",
+        "https",
+        "now",
+        "on_rate_limit",
+        "quota_exhausted",
+        "requests_sent",
+        "retry",
+        "session",
+        "sleep",
+        "slot",
+        "status_interval",
+        "status_window_days",
+        "system_id",
+        "timeout",
+        "tz",
+        "url",
+    }
+)
+
+
+# Exception classes the generated module re-exports from pvgen.runtime.pvoutput.errors.
+ERROR_CLASS_NAMES = (
+    "AuthError",
+    "CouldNotRead",
+    "DateInFuture",
+    "DateTooOld",
+    "DonationRequired",
+    "InvalidData",
+    "LoadInProgress",
+    "MethodNotAllowed",
+    "MoonPowered",
+    "NoStatusFound",
+    "NoStatusesAdded",
+    "PVOutputError",
+    "RateLimited",
+    "ReadOnlyKey",
+    "Rejected",
+    "ServiceUnavailable",
+    "TooHighForSystemSize",
+)
+# Every class name the generated module imports or defines besides the spec's rows and records.
+TAKEN_CLASS_NAMES = (
+    *ERROR_CLASS_NAMES,
+    "AccountInfo",
+    "BackfillReport",
+    "BaseClient",
+    "ColumnDef",
+    "Connection",
+    "Limits",
+    "OperationDef",
+    "PVOutputClient",
+    "ParamDef",
+    "RateInfo",
+    "RecordDef",
+    "ReplyDef",
+    "RetryPolicy",
+    "RowDef",
+    "SectionDef",
+    "ServiceDef",
+)
+
+
 class _Checker:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -141,11 +217,16 @@ class _Checker:
             return ""
         return value
 
-    def ident(self, parent: Any, key: PathPart, value: Any, path: Sequence[PathPart], what: str) -> str:
+    def ident(
+        self, parent: Any, key: PathPart, value: Any, path: Sequence[PathPart], what: str, reserved: Sequence[str] = ()
+    ) -> str:
         if not isinstance(value, str) or not _IDENT.match(value) or keyword.iskeyword(value):
             self.add(
                 self.line(parent, key), path, f"{what} must be a plain Python identifier (not a keyword), got {value!r}"
             )
+            return ""
+        if value in RESERVED_NAMES or value in reserved or value.startswith("__"):
+            self.add(self.line(parent, key), path, f"{what} {value!r} is reserved by the generated code")
             return ""
         return value
 
@@ -354,7 +435,7 @@ def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceMod
     if isinstance(rec_map, dict):
         for rname, body in rec_map.items():
             here = ("records", rname)
-            ck.ident(rec_map, rname, rname, here, "record name")
+            ck.ident(rec_map, rname, rname, here, "record name", TAKEN_CLASS_NAMES)
             m = ck.mapping(body, here, ck.line(rec_map, rname), ("doc", "fields"), ("fields",))
             if m is None:
                 continue
@@ -372,7 +453,7 @@ def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceMod
     if isinstance(row_map, dict):
         for rname, body in row_map.items():
             here = ("rows", rname)
-            ck.ident(row_map, rname, rname, here, "row name")
+            ck.ident(row_map, rname, rname, here, "row name", TAKEN_CLASS_NAMES)
             if rname in rec_names:
                 ck.add(ck.line(row_map, rname), here, f"{rname!r} is already a record name")
             m = ck.mapping(body, here, ck.line(row_map, rname), ("doc", "columns", "sections"))
@@ -413,7 +494,7 @@ def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceMod
     if isinstance(op_map, dict):
         for oname, body in op_map.items():
             here = ("operations", oname)
-            ck.ident(op_map, oname, oname, here, "operation name")
+            ck.ident(op_map, oname, oname, here, "operation name", tuple(CLIENT_MEMBERS))
             if isinstance(oname, str) and oname.startswith("_"):
                 ck.add(ck.line(op_map, oname), here, "operation names must not start with '_'")
             m = ck.mapping(

@@ -17,6 +17,7 @@ import jinja2
 
 from pvgen.runtime.pvoutput.model import ColumnDef, OperationDef, ParamDef
 
+from .loader import ERROR_CLASS_NAMES
 from .model import RowType, ServiceModel
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -285,25 +286,7 @@ def render_python(model: ServiceModel) -> str:
     return text
 
 
-ERROR_NAMES = (
-    "AuthError",
-    "CouldNotRead",
-    "DateInFuture",
-    "DateTooOld",
-    "DonationRequired",
-    "InvalidData",
-    "LoadInProgress",
-    "MethodNotAllowed",
-    "MoonPowered",
-    "NoStatusFound",
-    "NoStatusesAdded",
-    "PVOutputError",
-    "RateLimited",
-    "ReadOnlyKey",
-    "Rejected",
-    "ServiceUnavailable",
-    "TooHighForSystemSize",
-)
+ERROR_NAMES = ERROR_CLASS_NAMES
 
 
 def header_lines(model: ServiceModel) -> tuple[str, str]:

@@ -131,3 +131,33 @@ def test_kind_and_missing_sections() -> None:
     msgs = problems("meta: {id: pvoutput, kind: protocol, title: x, doc: y}\n")
     assert any("/meta/kind: this renderer handles kind 'service'" in m for m in msgs)
     assert any("missing required key 'operations'" in m for m in msgs)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "why"),
+    [
+        (
+            "  get_missing:\n",
+            "  call:\n",
+            "/operations/call",
+            "operation name 'call' is reserved by the generated code",
+        ),
+        ("  MissingDate:\n", "  PVOutputClient:\n", "/rows/PVOutputClient", "row name 'PVOutputClient' is reserved"),
+        (
+            "      - {name: panels, type: int}",
+            "      - {name: datetime, type: int}",
+            "/rows/System/sections/0/columns/3/name",
+            "column name 'datetime' is reserved",
+        ),
+        (
+            "{key: q, name: query,",
+            "{key: q, name: self,",
+            "/operations/search/params/0/name",
+            "name 'self' is reserved",
+        ),
+    ],
+)
+def test_names_that_would_shadow_generated_code(old: str, new: str, path: str, why: str) -> None:
+    text = spec_text().replace(old, new, 1)
+    msgs = problems(text)
+    assert any(f"{path}: " in m and why in m for m in msgs), msgs
