@@ -233,3 +233,21 @@ def _fresh_any(inv: Any, sim: Simulator) -> None:
     status = inv.read_status()
     last = sim.record.last()
     assert last is not None and status.values() == last.values
+
+
+def test_vanish_given_as_an_option_comes_and_goes_by_itself() -> None:
+    url = "sim://cms?name=vanisher&awake=always&fault=vanish:0.3,0.4"
+    port = serial.serial_for_url(url, timeout=TIMEOUT)
+    try:
+        inv = cms.Inverter(port, timeout=TIMEOUT, sleep=lambda s: None)
+        inv.handshake()
+        time.sleep(0.45)
+        with pytest.raises(pv.PortGone):
+            inv.read_status()
+        time.sleep(0.45)  # back after 0.4 s; a new open works and the inverter kept its address
+        port2 = serial.serial_for_url(url, timeout=TIMEOUT)
+        assert cms.Inverter(port2, timeout=TIMEOUT, address=1).read_status().pac is not None
+        port2.close()
+    finally:
+        port.close()
+        forget_simulator("vanisher")
