@@ -12,6 +12,7 @@ from pv.pvoutput import (
     InvalidData,
     OutputRecord,
     PVOutputClient,
+    Rejected,
     Status,
 )
 
@@ -269,3 +270,19 @@ def test_slot_is_local_and_aligned(service: PVOutputService, clock: FakeClock) -
 from zoneinfo import ZoneInfo  # noqa: E402
 
 ZoneUTC = ZoneInfo("UTC")
+
+
+def test_delete_whole_day_and_window(client: PVOutputClient, donor: PVOutputClient, service: PVOutputService) -> None:
+    yesterday = date(2026, 1, 14)
+    client.add_batch_status(
+        [BatchStatus(yesterday, time(12, m), energy_generation=m, power_generation=100) for m in (0, 5, 10)]
+    )
+    assert client.delete_status(yesterday, time=time(12, 7)).data == "OK 200: Deleted Status"  # filed under 12:05
+    assert sorted(t for _, t in service.statuses(SID)) == [time(12, 0), time(12, 10)]
+    assert client.delete_status(yesterday).data == "OK 200: Deleted Status"  # no time: the whole day
+    assert service.statuses(SID) == {}
+    assert client.delete_status(yesterday, time=time(9, 0)).data == "OK 200: Deleted Status"  # nothing there: still OK
+    with pytest.raises(Rejected) as err:  # free accounts: today and yesterday only
+        client.delete_status(date(2026, 1, 13))
+    assert err.value.server_text == "Delete date [20260113] is older than 1 days"
+    assert donor.delete_status(date(2026, 1, 1)).data == "OK 200: Deleted Status"  # 90 days with donation
