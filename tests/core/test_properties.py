@@ -27,7 +27,7 @@ from pvgen.runtime.model import FieldDef
 MODULES: list[ModuleType] = [importlib.import_module(f"pv.{name}") for name in pv.SPECS]
 IDS = [m.SPEC.id for m in MODULES]
 pytestmark = pytest.mark.timeout(120)  # a framer that stops consuming input fails here, not in CI
-FAST = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 
 
 def real_frames(mod: ModuleType) -> list[bytes]:
