@@ -345,6 +345,8 @@ class PVOutputService:
                 value = decode_param(p, raw)
             except ParamError as exc:
                 raise _err("could_not_read", key=exc.key) from None
+            if p.max_len is not None and isinstance(value, str) and len(value) > p.max_len:
+                raise _err("could_not_read", key=p.key)
             self._check_limits(p, value, system, params)
             values[p.key] = value
         if op.donation and not system.donation:

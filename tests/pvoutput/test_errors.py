@@ -28,7 +28,7 @@ from pv.pvoutput import (
 
 from pvapp.pvoutput_service import Fault, PVOutputService
 
-from .conftest import BRISBANE, KEY, OFF_KEY, RO_KEY, SID, FakeClock, make_client
+from .conftest import BRISBANE, DONOR_KEY, DONOR_SID, KEY, OFF_KEY, RO_KEY, SID, FakeClock, make_client
 
 TODAY = date(2026, 1, 15)
 NOON = time(12, 0)
@@ -276,3 +276,27 @@ def test_bad_client_settings_are_one_line_errors(
     with pytest.raises(ValueError) as err:
         PVOutputClient(*args, **kwargs)  # type: ignore[arg-type]
     assert str(err.value) == message
+
+
+def test_server_checks_what_the_client_checks(service: PVOutputService) -> None:
+    """The same declaration validates on both sides: a raw request the client would refuse fails on the server."""
+    url = f"{service.url}/service/r2/addstatus.jsp"
+    auth = {"X-Pvoutput-Apikey": KEY, "X-Pvoutput-SystemId": str(SID)}
+    cases = {
+        ("d", "2026-01-15"): "Bad request 400: Could not read [d]",
+        ("t", "11h00"): "Bad request 400: Could not read [t]",
+        ("v1", "10.5"): "Bad request 400: Could not read [v1]",  # whole Wh only
+        ("c1", "4"): "Bad request 400: Could not read [c1]",
+    }
+    for (key, value), text in cases.items():
+        form = {"d": "20260115", "t": "11:00", "v1": "10", key: value}
+        r = requests.post(url, data=form, headers=auth, timeout=5)
+        assert (r.status_code, r.text) == (400, text)
+    r = requests.post(url, data={"d": "20260115", "t": "11:00", "v5": "20.5"}, headers=auth, timeout=5)
+    assert r.text == "Bad request 400: Missing required data"
+    donor_auth = {"X-Pvoutput-Apikey": DONOR_KEY, "X-Pvoutput-SystemId": str(DONOR_SID)}
+    r = requests.post(
+        url, data={"d": "20260115", "t": "11:00", "v1": "1", "m1": "x" * 31}, headers=donor_auth, timeout=5
+    )
+    assert r.text == "Bad request 400: Could not read [m1]"
+    assert service.statuses(SID) == {}
