@@ -60,7 +60,7 @@ class Sky:
         ignored on purpose so that noon is at 12:00 on the simulated clock.
         """
         t = epoch_seconds(when)
-        day_of_year = (int(t // 86400) + 4) % 365  # 1970-01-01 is day 1; close enough for the season
+        day_of_year = when.timetuple().tm_yday  # of the site's local date
         decl = math.radians(23.44) * math.sin(2 * math.pi * (284 + day_of_year) / 365)
         lat = math.radians(self.latitude)
         hour_angle = math.radians(15.0 * ((t % 86400) / 3600.0 - 12.0))
