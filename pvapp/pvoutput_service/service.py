@@ -12,12 +12,13 @@ writes) are scripted through ``inject``; everything received can be inspected.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -864,14 +865,10 @@ class _RateReply(_Reply):
 
 
 def _sin_deg(deg: float) -> float:
-    import math
-
     return math.sin(math.radians(deg))
 
 
 def _distance_km(a: tuple[float, float] | None, b: tuple[float, float]) -> float | None:
-    import math
-
     if a is None:
         return None
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
@@ -928,7 +925,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("fake pvoutput: %s", self.requestline.split("?", 1)[0])
-
-
-def utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from .client import BaseClient
 from .errors import NoStatusesAdded, RateLimited, Rejected, ServiceUnavailable
@@ -179,7 +179,3 @@ def _wait(client: BaseClient, reset: datetime) -> None:
     delay = reset.timestamp() - client.clock() + client.retry.rate_margin
     if delay > 0:
         client.sleep(delay)
-
-
-def unsent(report: BackfillReport[Any]) -> int:
-    return len(report.pending)
