@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from .options import OPTIONS, OptionError, SimOptions
 from .servers import PtyServer, TcpConnector, TcpServer, _Loop
@@ -208,8 +208,15 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage mistakes as one line (``prog: error: ...``), exit status 2, like bad option values."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pvapp.sim", description="Simulated Phoenixtec/Samil inverters.")
+    parser = _OneLineErrors(prog="python -m pvapp.sim", description="Simulated Phoenixtec/Samil inverters.")
     add_arguments(parser)
     args = parser.parse_args(argv)
     args.prog = parser.prog

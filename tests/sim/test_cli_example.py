@@ -126,6 +126,8 @@ def test_legacy_example_at_night_reports_no_inverter(tmp_path: Path) -> None:
         (["--spec", "cms", "--connect", "127.0.0.1:1200"], "serial protocol"),
         (["--serials", "A,B", "--inverters", "3"], "serials: 2 given for 3 inverter(s)"),
         (["--duration", "-1"], "--duration: must be positive"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--speed"], "argument --speed: expected one argument"),
         (["--record", "/nonexistent/dir/r.jsonl"], "record: cannot write /nonexistent/dir/r.jsonl: No such file"),
         (["--spec", "samil_tcp", "--connect", "h:1", "--discovery", "1300"], "exclude each other"),
         (["--spec", "samil_tcp", "--inverters", "2"], "no addresses, so one inverter per connection"),
