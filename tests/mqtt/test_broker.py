@@ -153,8 +153,9 @@ LWT_SCRIPT = textwrap.dedent(
     cfg = validate_config({{"host": "127.0.0.1", "port": {port}, "client_id": "pv-dying", "keepalive": 5}}, env={{}})
     out = MqttOutput(cfg, spec_resolver=synthetic.resolver)
     out.start()
+    assert out.wait_connected(10)
     out.publish(synthetic.reading(1))
-    out.wait_idle()
+    assert out.wait_idle(10)
     print("ready", flush=True)
     time.sleep(60)
     """
