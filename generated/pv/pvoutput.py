@@ -2152,7 +2152,7 @@ _OP_SEARCH: OperationDef = SERVICE.operation("search")
 
 @dataclass(frozen=True, slots=True)
 class BatchStatus:
-    "One status in an add-batch-status upload; fields in wire order."
+    """One status in an add-batch-status upload; fields in wire order."""
 
     date: datetime.date  # d
     time: datetime.time  # t
@@ -2172,7 +2172,7 @@ class BatchStatus:
 
 @dataclass(frozen=True, slots=True)
 class OutputRecord:
-    "One daily output in a donation batch of add-output; fields in wire order."
+    """One daily output in a donation batch of add-output; fields in wire order."""
 
     date: datetime.date  # d
     generated: float | None = None  # g Wh
@@ -2196,7 +2196,7 @@ class OutputRecord:
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    "One status as getstatus returns it (API.md 1.4)."
+    """One status as getstatus returns it (API.md 1.4)."""
 
     date: datetime.date
     time: datetime.time
@@ -2238,7 +2238,7 @@ def _parse_Status(text: str) -> Status:
 
 @dataclass(frozen=True, slots=True)
 class StatusHistoryRow:
-    "One row of getstatus h=1; note the column order differs from Status."
+    """One row of getstatus h=1; note the column order differs from Status."""
 
     date: datetime.date
     time: datetime.time
@@ -2284,7 +2284,7 @@ def _parse_StatusHistoryRow(text: str) -> StatusHistoryRow:
 
 @dataclass(frozen=True, slots=True)
 class DayStatistics:
-    "getstatus stats=1; up to three ;-separated groups."
+    """getstatus stats=1; up to three ;-separated groups."""
 
     energy_generated: int | None
     power_generated: int | None
@@ -2318,7 +2318,7 @@ def _parse_DayStatistics(text: str) -> DayStatistics:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    "Per-row result of add-batch-status; added is true when stored (added or updated)."
+    """Per-row result of add-batch-status; added is true when stored (added or updated)."""
 
     date: datetime.date
     time: datetime.time
@@ -2336,7 +2336,7 @@ def _parse_BatchResult(text: str) -> BatchResult:
 
 @dataclass(frozen=True, slots=True)
 class Statistic:
-    "getstatistic, one line; consumption columns only with c=1."
+    """getstatistic, one line; consumption columns only with c=1."""
 
     energy_generated: int | None
     energy_exported: int | None
@@ -2386,7 +2386,7 @@ def _parse_Statistic(text: str) -> Statistic:
 
 @dataclass(frozen=True, slots=True)
 class System:
-    "getsystem with donations=1 (base;tariffs;donations, as IoTaWatt and sigenergy2mqtt read it)."
+    """getsystem with donations=1 (base;tariffs;donations, as IoTaWatt and sigenergy2mqtt read it)."""
 
     name: str | None
     size: int | None
@@ -2444,7 +2444,7 @@ def _parse_System(text: str) -> System:
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    "One day of getoutput (newest first); export columns with timeofexport=1."
+    """One day of getoutput (newest first); export columns with timeofexport=1."""
 
     date: datetime.date
     generated: int | None
@@ -2492,7 +2492,7 @@ def _parse_Output(text: str) -> Output:
 
 @dataclass(frozen=True, slots=True)
 class MissingDate:
-    "One date without an output (getmissing)."
+    """One date without an output (getmissing)."""
 
     date: datetime.date
 
@@ -2506,7 +2506,7 @@ def _parse_MissingDate(text: str) -> MissingDate:
 
 @dataclass(frozen=True, slots=True)
 class ExtendedRow:
-    "One day of extended values (getextended)."
+    """One day of extended values (getextended)."""
 
     date: datetime.date
     extended_1: float | None
@@ -2532,7 +2532,7 @@ def _parse_ExtendedRow(text: str) -> ExtendedRow:
 
 @dataclass(frozen=True, slots=True)
 class InsolationRow:
-    "Expected clear-sky output at one time of day (getinsolation)."
+    """Expected clear-sky output at one time of day (getinsolation)."""
 
     time: datetime.time
     power: int | None
@@ -2550,7 +2550,7 @@ def _parse_InsolationRow(text: str) -> InsolationRow:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    "One system found by search (one per line)."
+    """One system found by search (one per line)."""
 
     name: str | None
     size: int | None
@@ -2617,7 +2617,33 @@ class PVOutputClient(BaseClient):
         battery_discharged: float | None = None,
         battery_state: int | None = None,
     ) -> Reply[str]:
-        "Upload one live status (API.md 1.1).  At least one of v1-v4 (donation also v5, v7-v12)."
+        """Upload one live status (API.md 1.1).  At least one of v1-v4 (donation also v5, v7-v12).
+
+        date (d): Date (not in the future, at most 14/90 days old).
+        time (t): Time; the server files it under the status interval.
+        energy_generation (v1, Wh): Energy generated today (or lifetime with c1).
+        power_generation (v2, W): Power generated (export power with n=1).
+        energy_consumption (v3, Wh): Energy consumed; the server's cap is not applied with c1.
+        power_consumption (v4, W): Power consumed (import power with n=1).
+        temperature (v5, °C): Temperature.
+        voltage (v6, V): Voltage.
+        cumulative (c1): 1: v1 and v3 are lifetime totals; 2: only v1; 3: only v3.
+        net (n): v2/v4 are net export/import.
+        net_delay (delay, min, donation): Delay processing of net data.
+        extended_1 (v7, donation): Extended value 1.
+        extended_2 (v8, donation): Extended value 2.
+        extended_3 (v9, donation): Extended value 3.
+        extended_4 (v10, donation): Extended value 4.
+        extended_5 (v11, donation): Extended value 5.
+        extended_6 (v12, donation): Extended value 6.
+        message (m1, donation): Text message for alerts.
+        battery_power (b1, W, donation): Battery power (negative when discharging); b1-b6 unverified against the live spec.
+        battery_soc (b2, %, donation): Battery state of charge.
+        battery_capacity (b3, Wh, donation): Battery capacity.
+        battery_charged (b4, Wh, donation): Lifetime energy charged.
+        battery_discharged (b5, Wh, donation): Lifetime energy discharged.
+        battery_state (b6, donation): Battery state code.
+        """
         values: dict[str, Any] = {
             "d": date,
             "t": time,
@@ -2654,7 +2680,12 @@ class PVOutputClient(BaseClient):
         cumulative: int | None = None,
         net: bool = False,
     ) -> Reply[list[BatchResult]]:
-        "Upload up to 30 statuses (100 with donation); one result per row (API.md 1.2)."
+        """Upload up to 30 statuses (100 with donation); one result per row (API.md 1.2).
+
+        statuses (data): The statuses.
+        cumulative (c1): Cumulative flag for the whole batch.
+        net (n): Net batch (all rows on one date).
+        """
         values: dict[str, Any] = {
             "data": statuses,
             "c1": cumulative,
@@ -2685,7 +2716,27 @@ class PVOutputClient(BaseClient):
         export_shoulder: float | None = None,
         export_high_shoulder: float | None = None,
     ) -> Reply[str]:
-        "Upload one end-of-day output (API.md 1.3).  It can return OK and still drop values; read it back."
+        """Upload one end-of-day output (API.md 1.3).  It can return OK and still drop values; read it back.
+
+        date (d): Output date.
+        generated (g, Wh): Energy generated.
+        exported (e, Wh): Energy exported.
+        peak_power (pp, W): Peak power.
+        peak_time (pt): Time of the peak power.
+        condition (cd): Weather.
+        temperature_min (tm, °C): Minimum temperature (send with tx).
+        temperature_max (tx, °C): Maximum temperature (send with tm).
+        comments (cm): Comments.
+        import_peak (ip, Wh): Import at peak tariff.
+        import_off_peak (io, Wh): Import off-peak.
+        import_shoulder (is, Wh): Import at shoulder tariff.
+        import_high_shoulder (ih, Wh): Import at high-shoulder tariff.
+        consumption (c, Wh): Energy consumed.
+        export_peak (ep, Wh): Export at peak tariff.
+        export_off_peak (eo, Wh): Export off-peak.
+        export_shoulder (es, Wh): Export at shoulder tariff.
+        export_high_shoulder (eh, Wh): Export at high-shoulder tariff.
+        """
         values: dict[str, Any] = {
             "d": date,
             "g": generated,
@@ -2713,7 +2764,10 @@ class PVOutputClient(BaseClient):
         self,
         outputs: Sequence[OutputRecord],
     ) -> Reply[str]:
-        "Upload up to 100 daily outputs in one request (donation only; API.md 1.3)."
+        """Upload up to 100 daily outputs in one request (donation only; API.md 1.3).
+
+        outputs (data): The outputs.
+        """
         values: dict[str, Any] = {
             "data": outputs,
         }
@@ -2726,7 +2780,11 @@ class PVOutputClient(BaseClient):
         *,
         time: datetime.time | str | None = None,
     ) -> Reply[str]:
-        "Delete one status, or the whole day without t; OK even if nothing was there (API.md 1.8)."
+        """Delete one status, or the whole day without t; OK even if nothing was there (API.md 1.8).
+
+        date (d): Today or yesterday (90 days with donation).
+        time (t): Time; omit to delete the whole day.
+        """
         values: dict[str, Any] = {
             "d": date,
             "t": time,
@@ -2742,7 +2800,13 @@ class PVOutputClient(BaseClient):
         extended: bool = False,
         other_system: int | None = None,
     ) -> Reply[Status]:
-        "One status, or the latest without d (API.md 1.4)."
+        """One status, or the latest without d (API.md 1.4).
+
+        date (d): Date.
+        time (t): Time.
+        extended (ext, donation): Append v7-v12.
+        other_system (sid1, donation): Another system's id.
+        """
         values: dict[str, Any] = {
             "d": date,
             "t": time,
@@ -2764,7 +2828,17 @@ class PVOutputClient(BaseClient):
         extended: bool = False,
         other_system: int | None = None,
     ) -> Reply[list[StatusHistoryRow]]:
-        "All statuses of a day, newest first unless asc (API.md 1.4)."
+        """All statuses of a day, newest first unless asc (API.md 1.4).
+
+        date (d): Date (default today).
+        time (t): Only statuses after this time.
+        ascending (asc): Oldest first.
+        limit (limit): Row count (default 30).
+        time_from (from): Window start.
+        time_to (to): Window end.
+        extended (ext, donation): Append v7-v12.
+        other_system (sid1, donation): Another system's id.
+        """
         values: dict[str, Any] = {
             "d": date,
             "t": time,
@@ -2786,7 +2860,13 @@ class PVOutputClient(BaseClient):
         time_to: datetime.time | str | None = None,
         other_system: int | None = None,
     ) -> Reply[DayStatistics]:
-        "Generation, consumption and temperature summary of a day (API.md 1.4)."
+        """Generation, consumption and temperature summary of a day (API.md 1.4).
+
+        date (d): Date (default today).
+        time_from (from): Window start.
+        time_to (to): Window end.
+        other_system (sid1, donation): Another system's id.
+        """
         values: dict[str, Any] = {
             "d": date,
             "from": time_from,
@@ -2804,7 +2884,13 @@ class PVOutputClient(BaseClient):
         consumption: bool = False,
         other_system: int | None = None,
     ) -> Reply[Statistic]:
-        "Lifetime or date-range totals; its own budget of 12/h (60 with donation) (API.md 1.5)."
+        """Lifetime or date-range totals; its own budget of 12/h (60 with donation) (API.md 1.5).
+
+        date_from (df): First date.
+        date_to (dt): Last date.
+        consumption (c): Add consumption and import columns.
+        other_system (sid1, donation): Another system's id.
+        """
         values: dict[str, Any] = {
             "df": date_from,
             "dt": date_to,
@@ -2820,7 +2906,11 @@ class PVOutputClient(BaseClient):
         tariffs: bool = False,
         other_system: int | None = None,
     ) -> Reply[System]:
-        "System details, status interval and donation state (API.md 1.6)."
+        """System details, status interval and donation state (API.md 1.6).
+
+        tariffs (tariffs): Fill the tariffs section.
+        other_system (sid1, donation): Another system's id.
+        """
         values: dict[str, Any] = {
             "tariffs": tariffs,
             "sid1": other_system,
@@ -2837,7 +2927,14 @@ class PVOutputClient(BaseClient):
         time_of_export: bool = False,
         other_system: int | None = None,
     ) -> Reply[list[Output]]:
-        "Daily outputs, newest first; at most 50 rows (150 with donation) (API.md 1.7)."
+        """Daily outputs, newest first; at most 50 rows (150 with donation) (API.md 1.7).
+
+        date_from (df): First date.
+        date_to (dt): Last date.
+        limit (limit): Row count.
+        time_of_export (timeofexport): Append per-period exports.
+        other_system (sid1, donation): Another system's id.
+        """
         values: dict[str, Any] = {
             "df": date_from,
             "dt": date_to,
@@ -2853,7 +2950,11 @@ class PVOutputClient(BaseClient):
         date_from: datetime.date | str,
         date_to: datetime.date | str,
     ) -> Reply[list[MissingDate]]:
-        "Dates without an output; empty when none are missing (API.md 1.9)."
+        """Dates without an output; empty when none are missing (API.md 1.9).
+
+        date_from (df): First date.
+        date_to (dt): Last date.
+        """
         values: dict[str, Any] = {
             "df": date_from,
             "dt": date_to,
@@ -2868,7 +2969,12 @@ class PVOutputClient(BaseClient):
         date_to: datetime.date | str | None = None,
         limit: int | None = None,
     ) -> Reply[list[ExtendedRow]]:
-        "Extended values v7-v12 per day (API.md 1.10)."
+        """Extended values v7-v12 per day (API.md 1.10).
+
+        date_from (df): First date.
+        date_to (dt): Last date.
+        limit (limit): Row count.
+        """
         values: dict[str, Any] = {
             "df": date_from,
             "dt": date_to,
@@ -2885,7 +2991,13 @@ class PVOutputClient(BaseClient):
         timezone: str | None = None,
         other_system: int | None = None,
     ) -> Reply[list[InsolationRow]]:
-        "Expected clear-sky power and energy through a day (API.md 1.11)."
+        """Expected clear-sky power and energy through a day (API.md 1.11).
+
+        date (d, donation): Date (default today).
+        location (ll, donation): Latitude and longitude.
+        timezone (tz, donation): Time zone name.
+        other_system (sid1, donation): Another system's id.
+        """
         values: dict[str, Any] = {
             "d": date,
             "ll": location,
@@ -2902,7 +3014,12 @@ class PVOutputClient(BaseClient):
         location: tuple[float, float] | str | None = None,
         country: bool = False,
     ) -> Reply[list[SearchResult]]:
-        "Find systems by name or distance; at most 30 results, one per line (API.md 1.12)."
+        """Find systems by name or distance; at most 30 results, one per line (API.md 1.12).
+
+        query (q): Query text, e.g. a name or '5km'.
+        location (ll): Centre for a distance search.
+        country (country): Prefix postcodes with the country.
+        """
         values: dict[str, Any] = {
             "q": query,
             "ll": location,

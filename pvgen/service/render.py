@@ -166,8 +166,30 @@ def _parser_lines(row: RowType) -> list[str]:
     return lines
 
 
+def pydoc(text: str, indent: str) -> str:
+    """A triple-quoted docstring for any spec text: backslashes and quotes are escaped, so
+    the text can never close the string early (the loader already refused control characters)."""
+    body = text.strip().replace("\\", "\\\\").replace('"', '\\"')
+    lines = [line.rstrip() for line in body.split("\n")]
+    if len(lines) == 1:
+        return f'"""{lines[0]}"""'
+    rest = "\n".join(f"{indent}{line}" if line else "" for line in lines[1:])
+    return f'"""{lines[0]}\n{rest}\n{indent}"""'
+
+
 def _doc_lines(text: str, what: str) -> str:
-    return pystr(text.strip() or what)
+    return pydoc(text.strip() or what, INDENT)
+
+
+def _method_doc(op: OperationDef) -> str:
+    """The operation's doc, then one line per parameter: the wire key, unit and meaning."""
+    lines = [op.doc.strip() or op.name]
+    if op.params:
+        lines.append("")
+        for p in op.params:
+            extra = ", ".join(x for x in (p.key, p.unit, "donation" if p.donation else "") if x)
+            lines.append(f"{p.name} ({extra})" + (f": {p.doc}" if p.doc else ""))
+    return pydoc("\n".join(lines), INDENT * 2)
 
 
 def _env() -> jinja2.Environment:
@@ -193,7 +215,7 @@ def render_python(model: ServiceModel) -> str:
             {
                 "name": op.name,
                 "const": snake_to_const(op.name),
-                "doc": pystr(op.doc.strip() or op.name),
+                "doc": _method_doc(op),
                 "positional": [a for a in args if a.default is None],
                 "keyword": [a for a in args if a.default is not None],
                 "returns": _return_type(op),

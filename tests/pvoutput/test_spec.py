@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,7 +102,7 @@ def test_several_problems_reported_together() -> None:
     assert any(f":{line_of(text, 'rate_free: sixty')}: /limits/rate_free: expected an integer" in m for m in msgs)
 
 
-def test_docs_cannot_inject_code() -> None:
+def test_docs_cannot_inject_code(tmp_path: Path) -> None:
     evil = 'Ends here.\\"\\"\\"\\nimport os; os.system(\\"touch /tmp/pwned\\")\\n\\"\\"\\"'
     text = spec_text().replace(
         "    doc: Upload one live status (API.md 1.1).  At least one of v1-v4 (donation also v5, v7-v12).",
@@ -114,7 +116,14 @@ def test_docs_cannot_inject_code() -> None:
     assert [a.name for n in imports for a in n.names] == ["datetime"]  # nothing smuggled in
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "PVOutputClient")
     method = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "add_status")
-    assert ast.get_docstring(method) == 'Ends here."""\nimport os; os.system("touch /tmp/pwned")\n"""'
+    doc = ast.get_docstring(method)
+    assert doc is not None and doc.startswith('Ends here."""\nimport os; os.system("touch /tmp/pwned")\n"""\n')
+    assert "\nimport os" not in module.replace('\\"', "")  # the payload only ever appears escaped, inside the docstring
+    target = tmp_path / "pvoutput.py"
+    target.write_text(module, encoding="utf-8")
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run([str(ruff), "format", "--check", str(target)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr  # still a fixed point of the formatter
     assert "os.system" in out["docs/pvoutput-api.md"] and "\nimport os" not in out["docs/pvoutput-api.md"]
 
 
