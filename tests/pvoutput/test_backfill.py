@@ -161,3 +161,28 @@ def test_donation_backfill_uses_batches_of_100(donor: PVOutputClient, service: P
     report = donor.backfill(statuses)
     assert len(report.stored) == 4032
     assert service.request_count(BATCH) == 41  # ceil(4032 / 100)
+
+
+def test_reserve_keeps_requests_for_live_uploads(service: PVOutputService, clock: FakeClock) -> None:
+    clock.set(datetime(2026, 1, 15, 9, 0, 30, tzinfo=BRISBANE))
+    service.consume(KEY, 40)
+    client = make_client(service, clock, donation=False, status_interval=5)
+    report = client.backfill(sunny_day(date(2026, 1, 14)), on_rate_limit="stop", reserve=15)
+    assert service.quota_used(KEY) == 45  # 5 sent; 15 of the hour left for live statuses
+    assert len(report.stored) == 150 and len(report.pending) == 138
+    assert (
+        client.add_status(date(2026, 1, 15), time(9, 0), energy_generation=100, power_generation=300).rate is not None
+    )
+
+
+def test_waiting_across_midnight_moves_the_window(service: PVOutputService, clock: FakeClock) -> None:
+    """A wait for the quota reset that crosses local midnight drops the oldest day out of the window."""
+    clock.set(datetime(2026, 1, 15, 23, 59, 0, tzinfo=BRISBANE))
+    service.consume(KEY, 60)
+    oldest = sunny_day(date(2026, 1, 1))[120:130]
+    newer = sunny_day(date(2026, 1, 2))[120:130]
+    client = make_client(service, clock, donation=False, status_interval=5)
+    report = client.backfill(oldest + newer)
+    assert report.too_old == oldest  # 2026-01-01 is 15 days old after midnight
+    assert report.stored == newer and report.rate_limited == 1
+    assert service.requests[-1].at >= datetime(2026, 1, 16, 0, 0, tzinfo=BRISBANE).timestamp()
