@@ -60,7 +60,10 @@ def parse_sim_url(url: str) -> tuple[SimOptions, str | None]:
     if parts.netloc and parts.path.strip("/"):
         raise OptionError(f"{url!r}: unexpected path {parts.path!r} after the spec id")
     try:
-        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        # A '+' is kept as a plus (time offsets: tz=+10:00, start=...T05:00+10:00), not read as a space.
+        query = urllib.parse.parse_qs(
+            parts.query.replace("+", "%2B"), keep_blank_values=True, strict_parsing=bool(parts.query)
+        )
     except ValueError:
         raise OptionError(f"{url!r}: malformed query string") from None
     name = None

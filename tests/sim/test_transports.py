@@ -240,3 +240,11 @@ def test_samil_tcp_inverter_found_by_udp_broadcast() -> None:
         assert inv.read_version().serial == sim.inverters[0].serial
         conn.close()
     host.close()
+
+
+def test_sim_url_keeps_plus_signs_of_time_offsets() -> None:
+    from pvapp.sim import parse_sim_url
+
+    opts, _ = parse_sim_url("sim://cms?tz=+10:00&start=2026-12-21T05:30+10:00")
+    assert opts.start is not None and opts.start.utcoffset() == opts.tz.utcoffset(None)  # type: ignore[union-attr]
+    assert opts.start.hour == 5
