@@ -286,3 +286,13 @@ def test_delete_whole_day_and_window(client: PVOutputClient, donor: PVOutputClie
         client.delete_status(date(2026, 1, 13))
     assert err.value.server_text == "Delete date [20260113] is older than 1 days"
     assert donor.delete_status(date(2026, 1, 1)).data == "OK 200: Deleted Status"  # 90 days with donation
+
+
+def test_https_and_headers_by_default() -> None:
+    from pv.pvoutput import SERVICE
+
+    c = PVOutputClient(KEY, SID, tz="Australia/Brisbane")
+    assert c.url(SERVICE.operation("add_status")) == "https://pvoutput.org/service/r2/addstatus.jsp"
+    assert Connection(KEY, SID).client.https is True
+    local = PVOutputClient(KEY, SID, host="127.0.0.1:8089", https=False, tz="UTC")
+    assert local.url(SERVICE.operation("get_system")) == "http://127.0.0.1:8089/service/r2/getsystem.jsp"
