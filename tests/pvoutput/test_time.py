@@ -73,3 +73,14 @@ def test_dst_change_and_midnight(clock: FakeClock) -> None:
         with pytest.raises(DateTooOld) as err:
             c.add_status(old.date, old.time, energy_generation=700, power_generation=500)
         assert err.value.server_text == "Date is older than 14 days [20260329]"
+
+
+def test_default_zone_is_the_hosts_and_utc_is_flagged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TZ", "Europe/Amsterdam")
+    assert str(PVOutputClient(KEY, SID).tz) == "Europe/Amsterdam"
+    assert "no time zone given" not in caplog.text
+    monkeypatch.setenv("TZ", "UTC")
+    PVOutputClient(KEY, SID)
+    assert "no time zone given and this host runs on UTC" in caplog.text

@@ -139,6 +139,9 @@ class BaseClient:
         self.host = host
         self.https = https
         self.tz = as_zone(tz)
+        if tz is None and str(self.tz) in ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "UTC+00:00"):
+            # Never silently UTC: a UTC host uploading UTC wall-clock times gets "Moon Powered".
+            log.warning("PVOutput: no time zone given and this host runs on UTC; pass tz= the system's zone")
         self.session = session or requests.Session()
         self.clock = clock
         self.sleep = sleep
