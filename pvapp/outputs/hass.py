@@ -53,7 +53,6 @@ _UNIT_ALIASES = {
     "Ohm": "Ω",
     "hours": "h",
     "hour": "h",
-    "s": "s",
 }
 
 # Units HA accepts per device class (subset relevant to inverters); from the
