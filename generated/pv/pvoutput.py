@@ -27,6 +27,7 @@ from pvgen.runtime.pvoutput.errors import (
     RateLimited,
     ReadOnlyKey,
     Rejected,
+    ReplyFormatError,
     ServiceUnavailable,
     TooHighForSystemSize,
 )
@@ -51,7 +52,6 @@ from pvgen.runtime.pvoutput.values import (
     col_time,
     need,
     split_fields,
-    split_records,
     split_sections,
 )
 
@@ -86,6 +86,7 @@ __all__ = [
     "ReadOnlyKey",
     "Rejected",
     "Reply",
+    "ReplyFormatError",
     "RetryPolicy",
     "SearchResult",
     "ServiceUnavailable",
@@ -2692,7 +2693,7 @@ class PVOutputClient(BaseClient):
             "n": net,
         }
         text, rate = self.call(_OP_ADD_BATCH_STATUS, values)
-        return Reply([_parse_BatchResult(r) for r in split_records(text, ";")], rate, text)
+        return Reply(self.parse_rows(_OP_ADD_BATCH_STATUS, _parse_BatchResult, text), rate, text)
 
     def add_output(
         self,
@@ -2814,7 +2815,7 @@ class PVOutputClient(BaseClient):
             "sid1": other_system,
         }
         text, rate = self.call(_OP_GET_STATUS, values)
-        return Reply(_parse_Status(text), rate, text)
+        return Reply(self.parse_one(_OP_GET_STATUS, _parse_Status, text), rate, text)
 
     def get_status_history(
         self,
@@ -2850,7 +2851,7 @@ class PVOutputClient(BaseClient):
             "sid1": other_system,
         }
         text, rate = self.call(_OP_GET_STATUS_HISTORY, values)
-        return Reply([_parse_StatusHistoryRow(r) for r in split_records(text, ";")], rate, text)
+        return Reply(self.parse_rows(_OP_GET_STATUS_HISTORY, _parse_StatusHistoryRow, text), rate, text)
 
     def get_day_statistics(
         self,
@@ -2874,7 +2875,7 @@ class PVOutputClient(BaseClient):
             "sid1": other_system,
         }
         text, rate = self.call(_OP_GET_DAY_STATISTICS, values)
-        return Reply(_parse_DayStatistics(text), rate, text)
+        return Reply(self.parse_one(_OP_GET_DAY_STATISTICS, _parse_DayStatistics, text), rate, text)
 
     def get_statistic(
         self,
@@ -2898,7 +2899,7 @@ class PVOutputClient(BaseClient):
             "sid1": other_system,
         }
         text, rate = self.call(_OP_GET_STATISTIC, values)
-        return Reply(_parse_Statistic(text), rate, text)
+        return Reply(self.parse_one(_OP_GET_STATISTIC, _parse_Statistic, text), rate, text)
 
     def get_system(
         self,
@@ -2916,7 +2917,7 @@ class PVOutputClient(BaseClient):
             "sid1": other_system,
         }
         text, rate = self.call(_OP_GET_SYSTEM, values)
-        return Reply(_parse_System(text), rate, text)
+        return Reply(self.parse_one(_OP_GET_SYSTEM, _parse_System, text), rate, text)
 
     def get_output(
         self,
@@ -2943,7 +2944,7 @@ class PVOutputClient(BaseClient):
             "sid1": other_system,
         }
         text, rate = self.call(_OP_GET_OUTPUT, values)
-        return Reply([_parse_Output(r) for r in split_records(text, ";")], rate, text)
+        return Reply(self.parse_rows(_OP_GET_OUTPUT, _parse_Output, text), rate, text)
 
     def get_missing(
         self,
@@ -2960,7 +2961,7 @@ class PVOutputClient(BaseClient):
             "dt": date_to,
         }
         text, rate = self.call(_OP_GET_MISSING, values)
-        return Reply([_parse_MissingDate(r) for r in split_records(text, ",")], rate, text)
+        return Reply(self.parse_rows(_OP_GET_MISSING, _parse_MissingDate, text), rate, text)
 
     def get_extended(
         self,
@@ -2981,7 +2982,7 @@ class PVOutputClient(BaseClient):
             "limit": limit,
         }
         text, rate = self.call(_OP_GET_EXTENDED, values)
-        return Reply([_parse_ExtendedRow(r) for r in split_records(text, ";")], rate, text)
+        return Reply(self.parse_rows(_OP_GET_EXTENDED, _parse_ExtendedRow, text), rate, text)
 
     def get_insolation(
         self,
@@ -3005,7 +3006,7 @@ class PVOutputClient(BaseClient):
             "sid1": other_system,
         }
         text, rate = self.call(_OP_GET_INSOLATION, values)
-        return Reply([_parse_InsolationRow(r) for r in split_records(text, ";")], rate, text)
+        return Reply(self.parse_rows(_OP_GET_INSOLATION, _parse_InsolationRow, text), rate, text)
 
     def search(
         self,
@@ -3026,7 +3027,7 @@ class PVOutputClient(BaseClient):
             "country": country,
         }
         text, rate = self.call(_OP_SEARCH, values)
-        return Reply([_parse_SearchResult(r) for r in split_records(text, "\n")], rate, text)
+        return Reply(self.parse_rows(_OP_SEARCH, _parse_SearchResult, text), rate, text)
 
     def _fetch_account(self) -> AccountInfo:
         data = self.get_system().data

@@ -140,6 +140,7 @@ ERROR_CLASS_NAMES = (
     "RateLimited",
     "ReadOnlyKey",
     "Rejected",
+    "ReplyFormatError",
     "ServiceUnavailable",
     "TooHighForSystemSize",
 )

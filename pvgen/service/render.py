@@ -282,8 +282,7 @@ def render_python(model: ServiceModel) -> str:
     model_imports = sorted({"OperationDef", *(n for n in candidates if f"{n}(" in literal)})
     body = "\n".join(line for r in rows for line in r["parser"])
     value_imports = sorted(
-        {"split_records"}
-        | {n for n in ("need", "split_fields", "split_sections") if f"{n}(" in body}
+        {n for n in ("need", "split_fields", "split_sections") if f"{n}(" in body}
         | {f"col_{t}" for t in _COL_PY if f"col_{t}(" in body}
     )
     text = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, time
 
 import pytest
-from pv.pvoutput import BatchStatus, PVOutputClient
+from pv.pvoutput import BatchStatus, PVOutputClient, PVOutputError, ReplyFormatError
 
 from pvapp.pvoutput_service import Fault, PVOutputService
 
@@ -126,3 +126,13 @@ def test_every_request_asks_for_rate_headers_and_every_result_has_them(
     assert all(r.headers.get("X-Rate-Limit") == "1" for r in service.requests)
     assert all("X-Pvoutput-Apikey" in r.headers and "key" not in r.params for r in service.requests)
     assert service.statuses(SID)[(date(2026, 1, 15), time(11, 5))] == {"v1": 5}
+
+
+def test_html_instead_of_csv_is_a_reply_format_error(client: PVOutputClient, service: PVOutputService) -> None:
+    serve(service, "<html><body>Please log in to the hotel wifi</body></html>")
+    with pytest.raises(ReplyFormatError, match="get_status: unexpected reply") as err:
+        client.get_status()
+    assert isinstance(err.value, PVOutputError)
+    serve(service, "<html>;<p>x</p>;</html>")
+    with pytest.raises(ReplyFormatError, match="get_output"):
+        client.get_output()

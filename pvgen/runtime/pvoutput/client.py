@@ -24,12 +24,13 @@ from .errors import (
     LoadInProgress,
     PVOutputError,
     RateLimited,
+    ReplyFormatError,
     ServiceUnavailable,
     error_from_reply,
 )
 from .model import OperationDef, RecordDef, ServiceDef
 from .timeutil import as_zone, next_hour, slot
-from .values import ParamError, encode_param
+from .values import ParamError, encode_param, split_records
 
 log = logging.getLogger("pv.pvoutput")
 
@@ -322,6 +323,23 @@ class BaseClient:
         if resp.status_code == 200:
             return body, rate
         raise error_from_reply(resp.status_code, body, rate.reset_at if rate else None)
+
+    # ---- replies ------------------------------------------------------------
+
+    @staticmethod
+    def parse_one(op: OperationDef, parse: Callable[[str], T], text: str) -> T:
+        """Parse a 200 reply; anything unreadable becomes a ReplyFormatError naming the call."""
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise ReplyFormatError(f"PVOutput {op.name}: unexpected reply {text[:80]!r}: {exc}", status=200) from None
+
+    @staticmethod
+    def parse_rows(op: OperationDef, parse: Callable[[str], T], text: str) -> list[T]:
+        try:
+            return [parse(row) for row in split_records(text, op.reply.separator)]
+        except ValueError as exc:
+            raise ReplyFormatError(f"PVOutput {op.name}: unexpected reply {text[:80]!r}: {exc}", status=200) from None
 
     # ---- batches ------------------------------------------------------------
 

@@ -98,6 +98,10 @@ class MethodNotAllowed(PVOutputError):
     pass
 
 
+class ReplyFormatError(PVOutputError, ValueError):
+    """A 200 reply that does not have the declared shape (a proxy's HTML page, a changed API)."""
+
+
 class ServiceUnavailable(PVOutputError):
     """Network failure, timeout or 5xx: worth retrying with backoff."""
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date, time
 from typing import Any, TypeVar
 
+from .errors import ReplyFormatError
 from .model import ColumnDef, ParamDef, RecordDef
 
 _T = TypeVar("_T")
@@ -260,10 +261,6 @@ def col_flag(fields: Sequence[str], index: int) -> bool | None:
 
 
 col_period = col_text
-
-
-class ReplyFormatError(ValueError):
-    """The reply did not have the shape the spec declares."""
 
 
 def need(value: _T | None, column: str) -> _T:
