@@ -78,8 +78,9 @@ def median_wall(
 ) -> float:
     """Median wall time of a subprocess, in seconds.
 
-    With ``until`` the clock stops at the first output byte (time to first
-    output, what a user waiting at a prompt feels), otherwise at exit.
+    With ``until`` given (``b""``: any byte) the clock stops at the first
+    output byte (time to first output, what a user waiting at a prompt
+    feels), otherwise at exit.
     """
     times: list[float] = []
     for _ in range(runs):
@@ -110,3 +111,59 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
+
+
+class SimProcess:
+    """The simulator in its own process on a pseudo-terminal (``python -m pvapp.sim --pty``).
+
+    Its own process, because the figures it serves must not share a GIL with
+    the code being measured: the wire timing is the simulator's job, the
+    overhead above it is ours.
+    """
+
+    def __init__(self, link: Path, *args: str, startup_timeout: float = 20.0) -> None:
+        self.link = link
+        self.argv = [python(), "-m", "pvapp.sim", "--pty", "--link", str(link), *args]
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.banner: list[str] = []
+
+    def __enter__(self) -> SimProcess:
+        import queue
+        import threading
+
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=child_env()
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+        assert stdout is not None
+
+        def pump() -> None:  # keeps reading so the simulator can never block on a full pipe
+            for line in stdout:
+                lines.put(line.rstrip())
+            lines.put("")
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if not line and self.proc.poll() is not None:
+                break
+            self.banner.append(line)
+            if line.startswith("simulating"):
+                return self
+        self.__exit__()
+        raise RuntimeError(f"simulator did not start: {' '.join(self.argv)}: {' | '.join(self.banner)[-300:]}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -38,6 +38,8 @@ def fmt_value(row: Row) -> str:
     if row.value is None:
         return "—"
     v = row.value
+    if row.unit == "x":
+        return f"{v:.3f} x"
     if abs(v) >= 1000:
         text = f"{v:,.0f}"
     elif abs(v) >= 100:

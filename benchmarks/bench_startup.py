@@ -1,0 +1,67 @@
+"""Start-up (issue 7): wall time from launching ``pv`` to its first byte of output.
+
+Measured on the installed console script (what a user types), median of
+several runs after one warm-up run, so the bytecode cache is warm as it is on
+an installed system.  ``pv status`` talks to the in-process ``sim://``
+simulator (``awake=always`` so the figure does not depend on the time of day):
+the time includes the handshake (reset x3, discover, register), the layout and
+status requests, and decoding, i.e. everything before the first line appears.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from . import Row, child_env, median_wall, pending, python
+
+
+def pv_command() -> list[str] | None:
+    script = Path(sys.executable).parent / "pv"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("pv")
+    if found:
+        return [found]
+    try:
+        import pvapp.cli  # noqa: F401 - probing whether the CLI has landed
+    except ImportError:
+        return None
+    return [python(), "-m", "pvapp.cli"]
+
+
+def run(quick: bool) -> list[Row]:
+    pv = pv_command()
+    runs = 5 if quick else 11
+    if pv is None:
+        why = "not yet available: pvapp.cli has not landed"
+        return [pending("startup: pv --help", "ms", "", why), pending("startup: pv status sim://cms", "ms", "", why)]
+    import pv.cms as cms
+
+    delay = cms.SPEC.transport.command_delay
+    env = child_env()
+    bare = median_wall([python(), "-c", "pass"], runs, env=env)
+    rows = []
+    for label, args in (
+        ("startup: pv --help, to first output", ["--help"]),
+        ("startup: pv status sim://cms, to first output", ["status", "sim://cms?awake=always"]),
+    ):
+        median_wall([*pv, *args], 1, until=b"", env=env)  # warm-up: bytecode cache
+        wall = median_wall([*pv, *args], runs, until=b"", env=env)
+        rows.append(
+            Row(
+                label,
+                wall * 1000,
+                "ms",
+                "",
+                None,
+                f"median of {runs}; issue 7 sets no target; bare python start {bare * 1000:.0f} ms"
+                + (
+                    f"; includes the spec's 3 x {delay * 1000:.0f} ms pause after each reset"
+                    if "status" in args
+                    else ""
+                ),
+            )
+        )
+    return rows
