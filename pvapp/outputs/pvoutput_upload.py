@@ -124,7 +124,6 @@ class PVOutputUploader(threading.Thread):
 
     def upload_round(self, system_id: int, *, now: datetime | None = None) -> RoundResult:
         """One pass over one system's queue (also used by ``pv upload``)."""
-        from pvgen.runtime.pvoutput.backfill import backfill
         from pvgen.runtime.pvoutput.errors import (
             AuthError,
             DonationRequired,
@@ -142,6 +141,7 @@ class PVOutputUploader(threading.Thread):
         try:
             client = self._client(system_id)
             if system_id not in self._resumed:
+                self.storage.release_claims(system_id)
                 try:
                     last = client.get_status().data
                 except NoStatusFound:
@@ -170,9 +170,26 @@ class PVOutputUploader(threading.Thread):
             result.stopped = str(exc)
             return result
 
-        queued = self.storage.pending_statuses(system_id, started_by=now - timedelta(minutes=interval))
+        queued = self.storage.claim_statuses(system_id, started_by=now - timedelta(minutes=interval))
         if not queued:
             return result
+        try:
+            return self._send(client, system_id, queued, interval, now, result)
+        finally:
+            # whatever was claimed and not settled (a bug, an exception) goes back to pending
+            self.storage.release_claims(system_id)
+
+    def _send(
+        self,
+        client: Any,
+        system_id: int,
+        queued: Sequence[QueuedStatus],
+        interval: int,
+        now: datetime,
+        result: RoundResult,
+    ) -> RoundResult:
+        from pvgen.runtime.pvoutput.backfill import backfill
+
         rows, groups = self._rows(queued, interval)
 
         def keys(items: Sequence[Any]) -> list[tuple[str, str]]:
@@ -193,6 +210,8 @@ class PVOutputUploader(threading.Thread):
         result.rejected = len(report.rejected) + len(report.too_old)
         result.pending = len(report.pending) + len(report.in_future)
         result.stopped = report.stopped_reason
+        if report.in_future:
+            self.storage.note_attempt(system_id, keys(report.in_future), "in the future for PVOutput's clock")
         if report.pending:
             self.storage.note_attempt(system_id, keys(report.pending), report.stopped_reason)
             reset = client.quota_exhausted()

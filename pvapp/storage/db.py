@@ -26,7 +26,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -361,6 +361,33 @@ class Storage:
         )
         return [_queued(r) for r in rows]
 
+    def claim_statuses(self, system_id: int, *, started_by: datetime, limit: int = 100000) -> list[QueuedStatus]:
+        """Take the closed pending slots for sending: they become 'sending', frozen, in one transaction.
+
+        A poll that started before the slot closed may commit its reading after
+        the uploader has read the slot; once claimed, the slot row no longer
+        follows readings, so what PVOutput receives is exactly what is recorded.
+        """
+        with _transaction(self._conn()) as conn:
+            rows = conn.execute(
+                "SELECT * FROM pvoutput_queue WHERE status = 'pending' AND system_id = ? AND slot_utc <= ?"
+                " ORDER BY slot_utc LIMIT ?",
+                (system_id, utc_text(started_by), limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE pvoutput_queue SET status = 'sending' WHERE system_id = ? AND date = ? AND time = ?",
+                [(system_id, r["date"], r["time"]) for r in rows],
+            )
+        return [replace(_queued(r), status="sending") for r in rows]
+
+    def release_claims(self, system_id: int) -> int:
+        """Slots left 'sending' by a crash go back to pending (start-up, before resuming)."""
+        with _transaction(self._conn()) as conn:
+            cur = conn.execute(
+                "UPDATE pvoutput_queue SET status = 'pending' WHERE system_id = ? AND status = 'sending'", (system_id,)
+            )
+            return int(cur.rowcount)
+
     def queue(self, system_id: int | None = None, status: str | None = None) -> list[QueuedStatus]:
         sql = "SELECT * FROM pvoutput_queue WHERE 1=1"
         args: list[Any] = []
@@ -385,7 +412,7 @@ class Storage:
         with _transaction(self._conn()) as conn:
             conn.executemany(
                 "UPDATE pvoutput_queue SET status = ?, reason = ?, attempts = attempts + 1, updated = ?"
-                " WHERE system_id = ? AND date = ? AND time = ? AND status = 'pending'",
+                " WHERE system_id = ? AND date = ? AND time = ? AND status IN ('pending', 'sending')",
                 [(status, reason, t, system_id, d, tm) for d, tm in keys],
             )
 
@@ -399,18 +426,18 @@ class Storage:
         with _transaction(self._conn()) as conn:
             cur = conn.execute(
                 "UPDATE pvoutput_queue SET status = 'sent', reason = ?, updated = ? WHERE system_id = ?"
-                " AND status = 'pending' AND (date < ? OR (date = ? AND time <= ?))",
+                " AND status IN ('pending', 'sending') AND (date < ? OR (date = ? AND time <= ?))",
                 (reason, t, system_id, date, date, time),
             )
             return int(cur.rowcount)
 
     def note_attempt(self, system_id: int, keys: Sequence[tuple[str, str]], reason: str) -> None:
-        """Count a failed attempt that leaves the slots pending (network down, rate limit)."""
+        """Count a failed attempt and put the slots back to pending (network down, rate limit)."""
         t = utc_text(datetime.now(UTC))
         with _transaction(self._conn()) as conn:
             conn.executemany(
-                "UPDATE pvoutput_queue SET attempts = attempts + 1, reason = ?, updated = ?"
-                " WHERE system_id = ? AND date = ? AND time = ? AND status = 'pending'",
+                "UPDATE pvoutput_queue SET status = 'pending', attempts = attempts + 1, reason = ?, updated = ?"
+                " WHERE system_id = ? AND date = ? AND time = ? AND status IN ('pending', 'sending')",
                 [(reason, t, system_id, d, tm) for d, tm in keys],
             )
 

@@ -59,7 +59,9 @@ MIGRATIONS: tuple[str, ...] = (
 
     -- The durable PVOutput upload queue: one row per system and status slot
     -- (local date and time of the slot start).  A row is updated by later
-    -- readings of the same slot only while it is pending.
+    -- readings of the same slot only while it is pending; the uploader claims
+    -- rows ('sending') before it sends them, so a reading committed during the
+    -- upload cannot change a row after its values went out.
     CREATE TABLE pvoutput_queue (
         system_id  INTEGER NOT NULL,
         date       TEXT NOT NULL,
@@ -69,7 +71,8 @@ MIGRATIONS: tuple[str, ...] = (
         power_w    INTEGER,
         temperature REAL,
         voltage    REAL,
-        status     TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'rejected')),
+        status     TEXT NOT NULL DEFAULT 'pending'
+                   CHECK (status IN ('pending', 'sending', 'sent', 'rejected')),
         reason     TEXT NOT NULL DEFAULT '',
         attempts   INTEGER NOT NULL DEFAULT 0,
         updated    TEXT NOT NULL,

@@ -67,7 +67,7 @@ def test_two_days_two_ports_every_reading_stored_once_and_uploaded(tmp_path: Pat
 
         [[ports]]
         port = "sim://cms?inverters=2&latitude=-27.47&seed=1&name=e2e&record={rec_sim}"
-        timeout = 0.05
+        timeout = 0.5
           [[ports.inverters]]
           pvoutput_system = 101
           [[ports.inverters]]
@@ -76,7 +76,7 @@ def test_two_days_two_ports_every_reading_stored_once_and_uploaded(tmp_path: Pat
         [[ports]]
         port = "{pty.device}"
         spec = "cms"
-        timeout = 0.05
+        timeout = 0.5
           [[ports.inverters]]
           serial = "PTY0000001"
           pvoutput_system = 102
