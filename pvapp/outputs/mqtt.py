@@ -391,6 +391,11 @@ class MqttOutput:
         return self._connected.is_set()
 
     @property
+    def backlog(self) -> int:
+        """Events waiting for the worker (for a status line, and the benchmark's pacing)."""
+        return self._queue.qsize()
+
+    @property
     def threads(self) -> list[threading.Thread]:
         """The worker and paho's network thread (the benchmark measures their CPU time)."""
         found = [self._worker, getattr(self._client, "_thread", None)]
