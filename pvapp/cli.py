@@ -861,11 +861,18 @@ def _missing(what: str, exc: Exception) -> int:
 
 
 def _pvoutput_service(args: argparse.Namespace) -> int:
+    return _run_pvoutput_service(list(args.rest))
+
+
+def _run_pvoutput_service(argv: list[str]) -> int:
+    """Hand the whole command line to the service's own parser (its options, its --help)."""
     try:
         mod = importlib.import_module("pvapp.pvoutput_service")
+        entry = getattr(mod, "main", None) or importlib.import_module("pvapp.pvoutput_service.cli").main
     except ImportError as exc:
-        return _missing("pvoutput-service", exc)
-    return int(mod.main(list(args.rest)) or 0)
+        print(f"pv pvoutput-service: not available in this installation: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    return int(entry(argv) or 0)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -878,8 +885,10 @@ def _setup_logging(verbose: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pvoutput-service"]:
+        return _run_pvoutput_service(argv[1:])
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -176,8 +176,8 @@ class PVOutputUploader(threading.Thread):
         try:
             return self._send(client, system_id, queued, interval, now, result)
         finally:
-            # whatever was claimed and not settled (a bug, an exception) goes back to pending
-            self.storage.release_claims(system_id)
+            # whatever this round claimed and did not settle (a bug, an exception) goes back to pending
+            self.storage.release_claims(system_id, [(q.date, q.time) for q in queued])
 
     def _send(
         self,

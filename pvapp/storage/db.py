@@ -380,11 +380,19 @@ class Storage:
             )
         return [replace(_queued(r), status="sending") for r in rows]
 
-    def release_claims(self, system_id: int) -> int:
-        """Slots left 'sending' by a crash go back to pending (start-up, before resuming)."""
+    def release_claims(self, system_id: int, keys: Sequence[tuple[str, str]] | None = None) -> int:
+        """Claimed slots go back to pending: all of them (start-up, after a crash) or just ``keys``."""
         with _transaction(self._conn()) as conn:
-            cur = conn.execute(
-                "UPDATE pvoutput_queue SET status = 'pending' WHERE system_id = ? AND status = 'sending'", (system_id,)
+            if keys is None:
+                cur = conn.execute(
+                    "UPDATE pvoutput_queue SET status = 'pending' WHERE system_id = ? AND status = 'sending'",
+                    (system_id,),
+                )
+                return int(cur.rowcount)
+            cur = conn.executemany(
+                "UPDATE pvoutput_queue SET status = 'pending' WHERE system_id = ? AND date = ? AND time = ?"
+                " AND status = 'sending'",
+                [(system_id, d, t) for d, t in keys],
             )
             return int(cur.rowcount)
 

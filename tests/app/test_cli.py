@@ -156,6 +156,13 @@ def test_service_install_dry_run_prints_a_notify_unit(tmp_path: Path) -> None:
     assert (tmp_path / "pv-monitor.service").read_text().startswith("# systemd unit")
 
 
+def test_simulate_and_pvoutput_service_are_reachable_through_pv() -> None:
+    sim = run_pv("simulate", "--help")
+    assert sim.returncode == 0 and "--pty" in sim.stdout and "pv simulate" in sim.stdout
+    svc = run_pv("pvoutput-service", "--help")
+    assert svc.returncode == 0 and "--port" in svc.stdout
+
+
 def test_help_explains_every_command() -> None:
     proc = run_pv("--help")
     assert proc.returncode == 0
