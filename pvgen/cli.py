@@ -19,7 +19,7 @@ from typing import Any
 from .errors import SpecError, SpecProblem
 from .ir import build_ir
 from .loader import load_spec
-from .render import combined_digest, environment, format_python, render_inverter, render_package_init
+from .render import combined_digest, environment, format_python_files, render_inverter, render_package_init
 from .schema import json_schema
 from .yamlsrc import load_yaml
 
@@ -52,8 +52,7 @@ def render_all(root: Path, spec_dir: Path | None = None) -> tuple[dict[str, str]
                     problems.append(SpecProblem(path.name, 1, ("meta", "kind"), f"no service renderer: {exc}"))
                     continue
                 rendered = render_service(raw, path.relative_to(root).as_posix())
-                for rel, text in rendered.items():
-                    outputs[rel] = format_python(text, rel) if rel.endswith(".py") else text
+                outputs.update(rendered)
                 modules.append(path.stem)
                 continue
             loaded = load_spec(path, root)
@@ -61,15 +60,14 @@ def render_all(root: Path, spec_dir: Path | None = None) -> tuple[dict[str, str]
             if ir.abstract:
                 continue
             rel = f"generated/pv/{ir.spec.id}.py"
-            outputs[rel] = format_python(render_inverter(ir, env), rel)
+            outputs[rel] = render_inverter(ir, env)
             modules.append(ir.spec.id)
             digests.append(ir.digest)
         except SpecError as exc:
             problems.extend(exc.problems)
     inverter_modules = [m for m in modules if f"generated/pv/{m}.py" in outputs and m != "pvoutput"]
-    outputs["generated/pv/__init__.py"] = format_python(
-        render_package_init(inverter_modules, combined_digest(digests), env), "generated/pv/__init__.py"
-    )
+    outputs["generated/pv/__init__.py"] = render_package_init(inverter_modules, combined_digest(digests), env)
+    outputs.update(format_python_files({rel: text for rel, text in outputs.items() if rel.endswith(".py")}))
     outputs["generated/pv/py.typed"] = ""
     outputs[SCHEMA_PATH] = json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return outputs, problems

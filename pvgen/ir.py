@@ -9,6 +9,7 @@ module will hold at run time.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -34,7 +35,10 @@ from .loader import LoadedSpec
 from .yamlsrc import LDict
 
 PRIMITIVES = {"u8": 1, "u16": 2, "u32": 4, "s8": 1, "s16": 2, "s32": 4}
-RESERVED_FIELD_IDS = {"layout", "raw", "unknown", "values", "raw_value", "mode_label", "faults", "text"}
+RESERVED_FIELD_IDS = {"layout", "raw", "unknown", "values", "raw_value", "labelled", "mode_label", "faults", "text"}
+RESERVED_CLASS_NAMES = {"Status", "Parameters", "VersionInfo", "Inverter", "Frame"}
+RESERVED_TYPE_IDS = {"frame"}  # its construct struct would replace FrameStruct
+BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 REQUIRED_COMMANDS = ("status_layout", "status", "version")
 
 
@@ -108,7 +112,13 @@ class _Checker:
 
 
 def _doc_ok(text: str) -> bool:
-    return '"""' not in text and "\\" not in text and all(ch >= " " or ch in "\n\t" for ch in text)
+    """Docs are rendered inside triple-quoted docstrings: nothing may end them early."""
+    return (
+        '"""' not in text
+        and "\\" not in text
+        and not text.endswith('"')
+        and all(ch >= " " or ch in "\n\t" for ch in text)
+    )
 
 
 def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
@@ -127,7 +137,8 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
                         section,
                         key,
                         (*sub, k),
-                        "text must not contain triple quotes, backslashes or control characters",
+                        "text must not contain triple quotes, backslashes or control characters,"
+                        " nor end with a double quote",
                         line,
                     )
                 else:
@@ -147,6 +158,9 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     types: list[TypeIR] = []
     type_ids = set(PRIMITIVES)
     for tid, t in (doc.get("types") or {}).items():
+        if tid in RESERVED_TYPE_IDS or tid in BUILTIN_NAMES:
+            chk.error("types", tid, (), f"type id {tid!r} is reserved in generated code")
+            continue
         kinds = [k for k in ("struct", "text", "array") if k in t]
         if len(kinds) != 1:
             chk.error("types", tid, (), "expected exactly one of: array, struct, text")
@@ -219,10 +233,15 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
             bits.append(FlagBit(bit, b["id"], b.get("label", b["id"]), b.get("doc", "")))
         flags.append(FlagsDef(fid, width, tuple(sorted(bits, key=lambda b: b.bit))))
         flag_classes[fid] = pascal(fid)
-    class_names = list(enum_classes.values()) + list(flag_classes.values())
-    for name in set(class_names):
-        if class_names.count(name) > 1 or name in {"Status", "Parameters", "VersionInfo", "Inverter"}:
-            chk.error("enums", None, (), f"enum or flags class name {name!r} is used twice or reserved")
+    owners: dict[str, tuple[str, str]] = {}
+    for section, classes in (("enums", enum_classes), ("flags", flag_classes)):
+        for entry_id, name in classes.items():
+            if name in RESERVED_CLASS_NAMES:
+                chk.error(section, entry_id, (), f"class name {name!r} is reserved for the generated {name} class")
+            elif name in owners:
+                other = "/".join(owners[name])
+                chk.error(section, entry_id, (), f"class name {name!r} is already generated for /{other}")
+            owners[name] = (section, entry_id)
 
     # fields and parameters
     def build_fields(section: str) -> list[FieldDef]:
@@ -234,6 +253,9 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
                 chk.error(
                     section, fid, (), f"id {fid!r} is reserved (it names a method or attribute of the generated class)"
                 )
+                continue
+            if fid in BUILTIN_NAMES:
+                chk.error(section, fid, (), f"id {fid!r} would shadow the Python builtin {fid!r} in generated code")
                 continue
             if ("code" in f) == ("codes" in f):
                 chk.error(section, fid, (), "expected exactly one of: code, codes")
@@ -360,7 +382,12 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     command_ids = {c.id for c in commands}
     if not abstract:
         for needed in REQUIRED_COMMANDS:
-            if needed not in command_ids:
+            if needed not in command_ids and ("commands", needed) in loaded.removed:
+                where = loaded.removed[("commands", needed)]
+                chk.problems.append(
+                    SpecProblem(where.file, where.line, where.path, f"missing required command {needed!r}")
+                )
+            elif needed not in command_ids:
                 chk.error(
                     "commands",
                     None,
@@ -501,12 +528,10 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     if chk.problems:
         raise SpecError(sorted(chk.problems, key=lambda p: (p.file, p.line, str(p.path))))
 
-    files = []
-    for spec_id in loaded.chain:
-        files.append(f"specs/{spec_id}.yaml")
+    files = list(loaded.files)
     digest = hashlib.sha256()
-    for name in files:
-        digest.update((root / name).read_bytes())
+    for path in loaded.paths:
+        digest.update(path.read_bytes())
     spec = ProtocolSpec(
         id=meta["id"],
         title=meta["title"],

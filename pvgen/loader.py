@@ -29,6 +29,15 @@ class Located:
     line: int
 
 
+@dataclass(frozen=True)
+class Removal:
+    """Where a variant removed an inherited entry, so later problems can point there."""
+
+    file: str
+    line: int
+    path: tuple[str | int, ...]
+
+
 @dataclass
 class LoadedSpec:
     """A flattened spec: plain data plus the origin of every entry."""
@@ -38,6 +47,15 @@ class LoadedSpec:
     doc: LDict
     origin: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, key) -> file
     chain: tuple[str, ...] = ()
+    paths: tuple[Path, ...] = ()  # the files of the chain, base first
+    removed: dict[tuple[str, str], Removal] = field(default_factory=dict)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Display names of the chain's files, base first (for headers and messages)."""
+        return self._files
+
+    _files: tuple[str, ...] = ()
 
     def file_of(self, section: str, key: str | None = None) -> str:
         if key is None:
@@ -98,7 +116,7 @@ def _load(path: Path, root: Path, seen: tuple[str, ...]) -> LoadedSpec:
     if parent_id is None:
         if "remove" in doc:
             raise SpecError([SpecProblem(display, doc.line_of("remove"), ("remove",), "remove needs meta.extends")])
-        loaded = LoadedSpec(spec_id, display, doc, chain=(spec_id,))
+        loaded = LoadedSpec(spec_id, display, doc, chain=(spec_id,), paths=(path,), _files=(display,))
         for section in MERGED_SECTIONS:
             for key in doc.get(section, {}) or {}:
                 loaded.origin[(section, str(key))] = display
@@ -117,6 +135,8 @@ def _load(path: Path, root: Path, seen: tuple[str, ...]) -> LoadedSpec:
         )
     parent = _load(parent_path, root, (*seen, spec_id))
     merged = _merge(parent, doc, display, spec_id)
+    merged.paths = (*parent.paths, path)
+    merged._files = (*parent.files, display)
     ctx = Ctx(display)
     SPEC.check(merged.doc, ctx, (), merged.doc.line)
     if ctx.problems:
@@ -132,6 +152,7 @@ def _merge(parent: LoadedSpec, child: LDict, display: str, spec_id: str) -> Load
         merged[key] = value
         merged.lines[key] = base.line_of(key)
     origin = dict(parent.origin)
+    removed = dict(parent.removed)
     problems: list[SpecProblem] = []
     # meta: the child's own identity; abstract is never inherited
     meta = LDict(child["meta"])
@@ -203,6 +224,7 @@ def _merge(parent: LoadedSpec, child: LDict, display: str, spec_id: str) -> Load
             del copy[item]
             merged[section] = target = copy
             origin.pop((section, item), None)
+            removed[(section, item)] = Removal(display, ids.line_of(index), ("remove", section, index))
     if problems:
         raise SpecError(problems)
-    return LoadedSpec(spec_id, display, merged, origin, (*parent.chain, spec_id))
+    return LoadedSpec(spec_id, display, merged, origin, (*parent.chain, spec_id), removed=removed)

@@ -13,8 +13,10 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import MISSING, is_dataclass
 from dataclasses import fields as dc_fields
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -130,21 +132,39 @@ def combined_digest(parts: list[str]) -> str:
     return h.hexdigest()
 
 
-def format_python(source: str, filename: str) -> str:
-    """Format with ruff (the project's pinned formatter); unchanged when ruff is absent."""
-    cmd = [sys.executable, "-m", "ruff"]
-    if importlib.util.find_spec("ruff") is None:
-        exe = shutil.which("ruff")
-        if exe is None:
-            return source
-        cmd = [exe]
-    result = subprocess.run(
-        [*cmd, "format", "--stdin-filename", filename, "-"],
-        input=source,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"ruff could not format generated {filename}:\n{result.stderr}")
-    return result.stdout
+RUFF_SETTINGS = ("--isolated", "--line-length", "120", "--target-version", "py311")
+"""The formatter settings for generated code, fixed here so output never depends on the cwd."""
+
+
+def _ruff_command() -> list[str] | None:
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    exe = shutil.which("ruff")
+    return [exe] if exe else None
+
+
+def format_python_files(sources: dict[str, str]) -> dict[str, str]:
+    """Format many generated files with one ruff run (one process start, not one per file).
+
+    Without ruff the sources come back unchanged: still valid Python, but
+    ``pvgen --check`` will then report them as stale, which is the honest answer.
+    """
+    cmd = _ruff_command()
+    if cmd is None or not sources:
+        return dict(sources)
+    with tempfile.TemporaryDirectory(prefix="pvgen-") as tmp:
+        base = Path(tmp)
+        for rel, text in sources.items():
+            target = base / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        result = subprocess.run(
+            [*cmd, "format", *RUFF_SETTINGS, "--quiet", *sorted(sources)],
+            cwd=base,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"ruff could not format the generated files:\n{result.stderr}")
+        return {rel: (base / rel).read_text(encoding="utf-8") for rel in sources}

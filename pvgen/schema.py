@@ -1,8 +1,9 @@
 """The structure of a spec file, declared once.
 
 The same declaration drives the validator (errors with file, line and YAML
-path) and the JSON Schema published for editors (``pvgen --schema``), so the
-two can never disagree about what a spec may contain.
+path) and the JSON Schema that ``pvgen`` writes to
+``pvgen/schema/spec.schema.json`` for editors, so the two can never disagree
+about what a spec may contain.
 """
 
 from __future__ import annotations
@@ -94,8 +95,20 @@ class Str(Node):
         return out
 
 
+@dataclass
+class IdentStr(Str):
+    """An id that becomes a Python name: lower_snake and never a keyword."""
+
+    def check(self, value: Any, ctx: Ctx, path: tuple[PathPart, ...], line: int) -> None:
+        if isinstance(value, str) and IDENT_RE.match(value) and keyword.iskeyword(value):
+            ctx.error(line, path, f"{value!r} is a Python keyword, not usable as an identifier")
+            return
+        super().check(value, ctx, path, line)
+
+
 def Ident(doc: str = "") -> Str:
-    return Str(doc=doc, pattern=IDENT_RE.pattern, what="a lower_snake identifier ([a-z][a-z0-9_]*)")
+    """Schema node for an id that becomes a Python name."""
+    return IdentStr(doc=doc, pattern=IDENT_RE.pattern, what="a lower_snake identifier ([a-z][a-z0-9_]*)")
 
 
 @dataclass

@@ -133,6 +133,28 @@ class InverterBase(Generic[S, P, V]):
                 raise PortGone(f"cannot read from the port: {exc}") from exc
             raise
 
+    def _drain(self) -> None:
+        """Take in anything that arrived unasked (a reply too late for the last request).
+
+        Without this a late reply would be taken as the answer to the next
+        request of the same kind, and every later poll would lag one reply
+        behind.  The bytes go through the framer, so stray bytes are still
+        counted as garbage, and late frames are logged and dropped.
+        """
+        try:
+            waiting = int(getattr(self.port, "in_waiting", 0) or 0)
+        except (OSError, ValueError, TypeError):
+            waiting = 0
+        except Exception as exc:  # pyserial's SerialException is not an OSError
+            if type(exc).__name__ not in ("SerialException", "PortNotOpenError"):
+                raise
+            waiting = 0
+        if waiting:
+            for frame in self.framer.feed(self._read(waiting)):
+                log_frame("rx", frame.raw, self.SPEC.frame, "late, dropped")
+        if self.framer.pending():
+            self.framer.flush()
+
     def request(self, command_id: str, payload: bytes = b"", *, dst: int | None = None) -> Frame | None:
         """Send one command and return its reply frame (None for commands without one)."""
         spec = self.SPEC
@@ -147,6 +169,7 @@ class InverterBase(Generic[S, P, V]):
                     raise NoReply(f"{command_id}: the inverter is not registered yet (run the handshake first)")
                 dst = self.address
         data = self.CODEC.build(cmd.control, cmd.function, payload, src=spec.frame.host_address, dst=dst)
+        self._drain()
         self._write(data)
         if not cmd.expects_reply:
             if spec.transport.command_delay:

@@ -223,6 +223,22 @@ class Framer:
         self.stats.garbage_bytes += count
         del self._buf[:count]
 
+    def _complete_frame_after(self, start: int) -> int:
+        """Offset of the first complete, checksum-valid frame at or after ``start``, or -1."""
+        fmt = self.codec.fmt
+        buf = self._buf
+        hs = fmt.header_size
+        pos = buf.find(fmt.sync, start)
+        while pos >= 0:
+            if len(buf) - pos >= hs + 2:
+                length = int.from_bytes(buf[pos + hs - fmt.length_width : pos + hs], "big")
+                total = hs + length + 2
+                complete = length <= fmt.max_payload and len(buf) - pos >= total
+                if complete and self.codec._finish(bytes(buf[pos : pos + total]), length) is not None:
+                    return pos
+            pos = buf.find(fmt.sync, pos + 1)
+        return -1
+
     def _next(self) -> Frame | None:
         fmt = self.codec.fmt
         buf = self._buf
@@ -250,7 +266,15 @@ class Framer:
                 continue
             total = fmt.header_size + length + 2
             if len(buf) < total:
-                return None
+                # Either the rest is still on the wire, or this was a frame cut
+                # short and a complete frame already follows it.  Only a later
+                # frame with a valid checksum proves the second case.
+                later = self._complete_frame_after(1)
+                if later < 0:
+                    return None
+                self.stats.truncated += 1
+                self._discard(later)
+                continue
             frame = self.codec._finish(bytes(buf[:total]), length)
             if frame is None:
                 # A truncated frame followed by a good one looks like this too:

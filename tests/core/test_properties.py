@@ -254,12 +254,6 @@ def test_false_syncs_before_a_frame_on_a_talking_line(mod: ModuleType, data: st.
     garbage_frame_garbage(mod, data, pieces.map(b"".join), after=st.just(filler))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="framer bug reported to the lead: a frame cut short (header only) followed by a complete frame; the cut "
-    "frame's length reaches past the buffer, so the complete frame stays pending until more bytes arrive, and "
-    "the client's timeout flushes it (pvgen/runtime/framing.py Framer._next: `if len(buf) < total: return None`)",
-)
 @pytest.mark.parametrize("mod", MODULES, ids=IDS)
 def test_cut_frame_then_complete_frame_on_a_quiet_line(mod: ModuleType) -> None:
     frames = real_frames(mod)

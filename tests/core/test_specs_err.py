@@ -31,11 +31,7 @@ MESSAGE_RE = re.compile(r"^(?P<file>[^:]+\.yaml):(?P<line>\d+): (?P<path>/[^\n]*
 # Bad specs the generator does not yet reject as it should; each is a bug
 # reported to the lead.  strict: once fixed, the XPASS fails and the marker
 # must go (and the header wording be checked against the fix).
-KNOWN_BUGS = {
-    "keyword_id": "schema Ident() accepts Python keywords: pvgen/schema.py Ident/Str.check never calls is_identifier",
-    "doc_trailing_quote": "pvgen/ir.py _doc_ok accepts a doc ending in '\"', which closes the docstring early",
-    "remove_required": "pvgen/ir.py REQUIRED_COMMANDS check reports the base file's line under the variant's name",
-}
+KNOWN_BUGS: dict[str, str] = {}  # case name -> reason, for a bug found but not fixed yet (strict xfail)
 
 
 def expected_messages(path: Path) -> list[str]:
