@@ -115,11 +115,13 @@ class PortPoller(threading.Thread):
             for i, inv in enumerate(cfg.inverters)
         ]
         self.needs_reset = True
+        self.last_beat = time.monotonic()  # for the watchdog: when the loop last turned
 
     # -- the loop ----------------------------------------------------------------
 
     def run(self) -> None:
         while not self.stop.is_set():
+            self.last_beat = time.monotonic()
             started = self.clock.now()
             if self.port is None and not self._open_port():
                 self.clock.wait(self.backoff, self.stop)

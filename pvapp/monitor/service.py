@@ -27,7 +27,7 @@ from pvapp.storage import SlotUpdate, Storage
 
 from .guards import Guard
 from .outputs import OutputRunner
-from .poller import InverterSlot, PortPoller
+from .poller import BACKOFF_MAX, InverterSlot, PortPoller
 
 log = logging.getLogger("pv.monitor")
 
@@ -135,8 +135,23 @@ class Monitor:
             r.stop()
 
     def healthy(self) -> bool:
-        """Every port thread is alive (a stuck thread stops the watchdog pings and systemd restarts us)."""
-        return all(p.is_alive() for p in self.pollers) and (self.uploader is None or self.uploader.is_alive())
+        """Every thread alive and every port loop turning; otherwise the watchdog pings stop.
+
+        A port loop may legitimately wait a poll interval or a reopen backoff
+        (at most ``BACKOFF_MAX``) plus a few reply timeouts; a loop silent for a
+        minute longer than that is stuck, and systemd restarting us is the cure.
+        """
+        if not all(p.is_alive() for p in self.pollers):
+            return False
+        if self.uploader is not None and not self.uploader.is_alive():
+            return False
+        now = time.monotonic()
+        for p in self.pollers:
+            allowed = max(BACKOFF_MAX, self.cfg.poll_interval) / max(self.clock.speed, 1.0) + 60.0
+            if now - p.last_beat > allowed:
+                log.error("port %s has not completed a loop for %.0f s", p.cfg.port, now - p.last_beat)
+                return False
+        return True
 
     def summary(self) -> str:
         states = [s.state or "starting" for p in self.pollers for s in p.slots]
@@ -195,8 +210,6 @@ class Monitor:
         stored = replace(reading, id=row_id)
         for r in self.runners:
             r.publish(stored)
-        if self.uploader is not None:
-            self.uploader.notify_new_reading()
 
     def _log_rejections(self, slot: InverterSlot, rejected: dict[str, str]) -> None:
         """Log a refused value once per episode (a field refused poll after poll logs once).

@@ -107,9 +107,6 @@ class PVOutputUploader(threading.Thread):
     def status_interval(self, system_id: int) -> int | None:
         return self._intervals.get(system_id)
 
-    def notify_new_reading(self) -> None:
-        """Readings arrive; the uploader keeps its own pace (nothing to do per reading)."""
-
     def run(self) -> None:
         while not self.stop.is_set():
             for sid in self.systems:
