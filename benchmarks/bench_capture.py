@@ -15,13 +15,15 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from pvapp.decode import decode_stream, read_capture
 
-from . import Row
+from . import Row, child_env
 
 
 def build_capture(frames: int) -> tuple[bytes, int]:
@@ -96,6 +98,25 @@ def measure(path: Path, expected_frames: int, *, as_json: bool = False) -> float
     return n / elapsed
 
 
+def cli_decode(path: Path, frames: int, *, as_json: bool) -> tuple[float, float, str]:
+    """``pv decode`` itself on the capture: (frames/s, peak RSS MB, error) -- the user-facing command."""
+    from .bench_startup import pv_command
+
+    pv = pv_command()
+    if pv is None:
+        return 0.0, 0.0, "not yet available: pvapp.cli has not landed"
+    argv = [*pv, "decode", "--spec", "cms", *(["--json"] if as_json else []), str(path)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env())
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    if proc.returncode != 0:
+        return 0.0, 0.0, f"pv decode exited {proc.returncode}: {err[-200:]}"
+    return frames / elapsed, usage.ru_maxrss / 1024, ""
+
+
 def run(quick: bool) -> list[Row]:
     frames = 100_000 if quick else 1_000_000
     data, _pairs = build_capture(frames)
@@ -110,6 +131,7 @@ def run(quick: bool) -> list[Row]:
         raw_rate = measure(raw_path, frames)
         json_rate = measure(raw_path, frames, as_json=True)
         spy_rate = measure(spy_path, frames // 10)
+        cli_rate, cli_rss, cli_err = cli_decode(raw_path, frames, as_json=False)
         size_mb = len(data) / 1e6
         spy_mb = spy_path.stat().st_size / 1e6
     label = f"{frames:,}"
@@ -129,6 +151,14 @@ def run(quick: bool) -> list[Row]:
             "",
             None,
             f"{frames / json_rate:.1f} s; what pv decode --json adds",
+        ),
+        Row(
+            f"capture: pv decode (CLI) on the {label}-frame capture",
+            cli_rate or None,
+            "frames/s",
+            "",
+            None,
+            cli_err or f"text output to /dev/null; peak RSS {cli_rss:.0f} MB (whole command, start-up included)",
         ),
         Row(
             f"capture: decode {frames // 10:,}-frame spy:// log",
