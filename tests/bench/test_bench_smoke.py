@@ -61,3 +61,20 @@ def test_unknown_benchmark_is_a_one_line_error() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith("python -m benchmarks: unknown benchmark nosuch")
     assert "Traceback" not in result.stderr
+
+
+def test_upload_benchmark_counts_every_request_against_the_local_service() -> None:
+    """Not timed: the figure is a request count, so the test checks how it is made up."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level directory, not an installed package
+    from benchmarks import bench_upload
+
+    rows = bench_upload.run(quick=True)
+    assert len(rows) == 5
+    for row in rows:
+        assert row.value is not None and row.value >= 1.0, row
+        # "N requests for M statuses, minimum K: addbatchstatus.jsp K, ..." -- batches alone hit the minimum
+        counts = dict(part.rsplit(" ", 1) for part in row.note.split(": ", 1)[1].split(", "))
+        minimum = int(row.note.split("minimum ")[1].split(":")[0])
+        assert int(counts["addbatchstatus.jsp"]) == minimum, row.note
+        assert sum(int(v) for v in counts.values()) == int(row.note.split(" requests")[0])
