@@ -78,8 +78,17 @@ def _one_line(stderr: str) -> str:
 
 
 @pytest.mark.parametrize(("name", "body", "message"), CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
-@pytest.mark.parametrize("command", [["config", "check"], ["monitor", "--duration", "1"]])
-def test_bad_configuration(tmp_path: Path, name: str, body: str, message: str, command: list[str]) -> None:
+def test_bad_configuration(tmp_path: Path, name: str, body: str, message: str) -> None:
+    _assert_config_error(tmp_path, body, message, ["config", "check"])
+
+
+@pytest.mark.parametrize("case", [0, 1, 13, 14], ids=[CONFIG_CASES[i][0] for i in (0, 1, 13, 14)])
+def test_monitor_refuses_bad_configuration_the_same_way(tmp_path: Path, case: int) -> None:
+    _name, body, message = CONFIG_CASES[case]
+    _assert_config_error(tmp_path, body, message, ["monitor", "--duration", "1"])
+
+
+def _assert_config_error(tmp_path: Path, body: str, message: str, command: list[str]) -> None:
     cfg = tmp_path / "pv.toml"
     cfg.write_text(body, encoding="utf-8")
     proc = run_pv("--config", str(cfg), *command, cwd=tmp_path)
