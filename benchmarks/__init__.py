@@ -73,32 +73,50 @@ def best_time(fn: Callable[[], object], number: int, repeat: int = 5) -> float:
     return best / number
 
 
+def timed_runs(
+    argv: Sequence[str], runs: int, *, until: bytes | None = None, env: dict[str, str] | None = None
+) -> tuple[list[float], list[float]]:
+    """Wall times and CPU times (user + system, children included) of ``runs`` runs of a command.
+
+    With ``until`` given (``b""``: any byte) the wall clock stops at the first
+    output byte (time to first output, what a user waiting at a prompt feels),
+    otherwise at exit.  CPU time is what the command itself burnt, which, unlike
+    wall time, other processes loading the machine hardly change: both are
+    reported so a loaded machine can be told from a slow program.
+    """
+    walls: list[float] = []
+    cpus: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        assert proc.stdout is not None
+        first = proc.stdout.read(1) if until is not None else b""
+        elapsed = time.perf_counter() - start
+        rest = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if until is None:
+            elapsed = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0 or (until is not None and not first):
+            raise RuntimeError(f"{' '.join(argv)} exited {code}: {(first + rest).decode(errors='replace')[-300:]}")
+        walls.append(elapsed)
+        cpus.append(usage.ru_utime + usage.ru_stime)
+    return walls, cpus
+
+
 def median_wall(
     argv: Sequence[str], runs: int, *, until: bytes | None = None, env: dict[str, str] | None = None
 ) -> float:
-    """Median wall time of a subprocess, in seconds.
+    """Median wall time of a subprocess, in seconds (see :func:`timed_runs`)."""
+    return statistics.median(timed_runs(argv, runs, until=until, env=env)[0])
 
-    With ``until`` given (``b""``: any byte) the clock stops at the first
-    output byte (time to first output, what a user waiting at a prompt
-    feels), otherwise at exit.
-    """
-    times: list[float] = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        if until is None:
-            subprocess.run(argv, check=True, capture_output=True, env=env, cwd=REPO)
-            times.append(time.perf_counter() - start)
-            continue
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        assert proc.stdout is not None
-        first = proc.stdout.read(1)
-        elapsed = time.perf_counter() - start
-        rest = proc.stdout.read()
-        code = proc.wait()
-        if not first or code != 0:
-            raise RuntimeError(f"{' '.join(argv)} exited {code}: {(first + rest).decode(errors='replace')[-300:]}")
-        times.append(elapsed)
-    return statistics.median(times)
+
+def load_average() -> str:
+    """The 1-minute load average, printed beside wall-clock figures so a busy machine shows."""
+    try:
+        return f"load {os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "load ?"
 
 
 def python() -> str:

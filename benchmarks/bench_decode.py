@@ -12,10 +12,10 @@ Also here: ``pvgen`` regenerating every spec, and ``import pv.cms`` start-up.
 from __future__ import annotations
 
 import shutil
+import statistics
 import struct
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 
 import construct as cs
 
-from . import REPO, Row, best_time, child_env, median_wall, python
+from . import REPO, Row, best_time, child_env, load_average, python, timed_runs
 
 # Status reply of a CMS 2000 (serial 0905BO0139) at 765 W, from
 # /work/shared/protocol/vectors.json, entry with source
@@ -371,22 +371,24 @@ def regenerate_row(quick: bool) -> Row:
             skipped = "; specs/pvoutput.yaml left out (no service renderer)"
         specs = len(list((root / "specs").glob("*.yaml")))
         argv = [python(), "-m", "pvgen.cli", "--root", str(root)]
-        times = []
+        walls: list[float] = []
+        cpus: list[float] = []
         for _ in range(1 if quick else 3):
             shutil.rmtree(root / "generated", ignore_errors=True)
-            start = time.perf_counter()
-            result = subprocess.run(argv, capture_output=True, text=True, env=child_env(), cwd=REPO, check=False)
-            times.append(time.perf_counter() - start)
-            if result.returncode != 0:
-                raise RuntimeError(f"pvgen failed: {result.stderr.strip()[-400:]}")
-        elapsed = sorted(times)[len(times) // 2]
+            wall, cpu = timed_runs(argv, 1, env=child_env())
+            walls += wall
+            cpus += cpu
+        if not (root / "generated" / "pv" / "cms.py").exists():
+            raise RuntimeError("pvgen ran but wrote no generated/pv/cms.py")
+    elapsed = statistics.median(walls)
     return Row(
         "pvgen: regenerate every spec (whole command)",
         elapsed,
         "s",
         "< 2",
         elapsed < 2,
-        f"{specs} spec files into an empty generated/, median of {len(times)}{skipped}",
+        f"{specs} specs into an empty generated/, median of {len(walls)}; CPU {statistics.median(cpus):.2f} s"
+        f" (ruff format subprocesses included); {load_average()}{skipped}",
     )
 
 
@@ -394,15 +396,18 @@ def import_row(quick: bool) -> Row:
     runs = 5 if quick else 11
     argv = [python(), "-c", "import pv.cms"]
     subprocess.run(argv, check=True, env=child_env(), cwd=REPO)  # warm the bytecode cache once
-    wall = median_wall(argv, runs, env=child_env())
-    bare = median_wall([python(), "-c", "pass"], runs, env=child_env())
+    walls, cpus = timed_runs(argv, runs, env=child_env())
+    bare_walls, bare_cpus = timed_runs([python(), "-c", "pass"], runs, env=child_env())
+    wall = statistics.median(walls)
     return Row(
         'python -c "import pv.cms"',
         wall * 1000,
         "ms",
         "< 150",
         wall * 1000 < 150,
-        f"median of {runs} runs; a bare interpreter start is {bare * 1000:.0f} ms of it",
+        f"median of {runs} (min {min(walls) * 1000:.0f}); CPU {statistics.median(cpus) * 1000:.0f} ms;"
+        f" bare interpreter {statistics.median(bare_walls) * 1000:.0f} ms wall,"
+        f" {statistics.median(bare_cpus) * 1000:.0f} ms CPU; {load_average()}",
     )
 
 

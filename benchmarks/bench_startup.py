@@ -11,10 +11,11 @@ status requests, and decoding, i.e. everything before the first line appears.
 from __future__ import annotations
 
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
-from . import Row, child_env, median_wall, pending, python
+from . import Row, child_env, load_average, pending, python, timed_runs
 
 
 def pv_command() -> list[str] | None:
@@ -41,14 +42,16 @@ def run(quick: bool) -> list[Row]:
 
     delay = cms.SPEC.transport.command_delay
     env = child_env()
-    bare = median_wall([python(), "-c", "pass"], runs, env=env)
+    bare = statistics.median(timed_runs([python(), "-c", "pass"], runs, env=env)[0])
     rows = []
     for label, args in (
         ("startup: pv --help, to first output", ["--help"]),
         ("startup: pv status sim://cms, to first output", ["status", "sim://cms?awake=always"]),
     ):
-        median_wall([*pv, *args], 1, until=b"", env=env)  # warm-up: bytecode cache
-        wall = median_wall([*pv, *args], runs, until=b"", env=env)
+        timed_runs([*pv, *args], 1, until=b"", env=env)  # warm-up: bytecode cache
+        walls, cpus = timed_runs([*pv, *args], runs, until=b"", env=env)
+        wall = statistics.median(walls)
+        pause = f"; includes the spec's 3 x {delay * 1000:.0f} ms pause after each reset" if "status" in args else ""
         rows.append(
             Row(
                 label,
@@ -56,12 +59,9 @@ def run(quick: bool) -> list[Row]:
                 "ms",
                 "",
                 None,
-                f"median of {runs}; issue 7 sets no target; bare python start {bare * 1000:.0f} ms"
-                + (
-                    f"; includes the spec's 3 x {delay * 1000:.0f} ms pause after each reset"
-                    if "status" in args
-                    else ""
-                ),
+                f"median of {runs} (min {min(walls) * 1000:.0f});"
+                f" whole-run CPU {statistics.median(cpus) * 1000:.0f} ms;"
+                f" no target in issue 7; bare python {bare * 1000:.0f} ms{pause}; {load_average()}",
             )
         )
     return rows
