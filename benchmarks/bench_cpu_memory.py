@@ -122,7 +122,11 @@ def run(quick: bool) -> list[Row]:
                 for mark in MILESTONES:
                     if n1 < mark < total:
                         trajectory.append((wait_for(mark, limit), rss_mb(monitor.pid)))
+                # a second CPU window at the end: does a poll cost more once the database is big?
+                n3 = wait_for(max(n1, total - window), limit)
+                cpu3 = cpu_seconds(monitor.pid)
                 n2 = wait_for(total, limit)
+                cpu2 = cpu_seconds(monitor.pid)
                 rss_end, peak = rss_mb(monitor.pid), rss_mb(monitor.pid, "VmHWM")
                 trajectory.append((n2, rss_end))
                 elapsed = time.monotonic() - started
@@ -146,6 +150,14 @@ def run(quick: bool) -> list[Row]:
             per_poll * 1000 < 2,
             f"user+sys over polls {n0:,}..{n1:,} at {rate:.0f} polls/s; SQLite FULL sync + PVOutput queue;"
             f" simulator process: {(sim_cpu1 - sim_cpu0) / (n1 - n0) * 1000:.2f} ms/poll",
+        ),
+        Row(
+            "monitor: CPU per poll at the end of the run",
+            (cpu2 - cpu3) / max(1, n2 - n3) * 1000,
+            "ms",
+            "< 2",
+            (cpu2 - cpu3) / max(1, n2 - n3) * 1000 < 2,
+            f"polls {n3:,}..{n2:,}, with the database at its largest",
         ),
         Row(
             "monitor: RSS after start",
