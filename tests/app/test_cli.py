@@ -156,6 +156,14 @@ def test_service_install_dry_run_prints_a_notify_unit(tmp_path: Path) -> None:
     assert (tmp_path / "pv-monitor.service").read_text().startswith("# systemd unit")
 
 
+def test_ports_lists_devices_as_json() -> None:
+    proc = run_pv("ports", "--json")
+    assert proc.returncode == 0, proc.stderr
+    ports = json.loads(proc.stdout)
+    assert isinstance(ports, list)
+    assert all({"device", "by_id", "description", "hwid"} <= set(p) for p in ports)
+
+
 def test_simulate_and_pvoutput_service_are_reachable_through_pv() -> None:
     sim = run_pv("simulate", "--help")
     assert sim.returncode == 0 and "--pty" in sim.stdout and "pv simulate" in sim.stdout

@@ -195,3 +195,37 @@ def test_systemd_notify_ready_watchdog_and_stopping(tmp_path: Path) -> None:
     assert any(m.startswith("STOPPING=1") for m in got)
     assert proc.returncode == 0, err
     assert os.path.exists(tmp_path / "pv.sqlite")
+
+
+def test_a_slow_port_and_a_dead_port_never_delay_a_good_one(tmp_path: Path) -> None:
+    db_path = tmp_path / "pv.sqlite"
+    cfg_path = write_config(
+        tmp_path / "pv.toml",
+        f"""
+        poll_interval = 0.5
+        [storage]
+        path = "{db_path}"
+        synchronous = "NORMAL"
+        [[ports]]
+        port = "sim://cms?awake=always&latency=300&serials=SLOW000001"
+        timeout = 1.0
+        [[ports]]
+        port = "/dev/pv-test-no-such-device"
+        spec = "cms"
+        [[ports]]
+        port = "sim://cms?awake=always&serials=FAST000001"
+        timeout = 1.0
+        """,
+    )
+    cfg = config_mod.load(str(cfg_path), env={})
+    storage = Storage(db_path, synchronous="NORMAL")
+    clock = ScaledClock(datetime.now(UTC), 5.0)  # polls every 0.1 s real; the slow port's replies take 0.3 s
+    monitor = Monitor(cfg, clock=clock, storage=storage, open_port=make_open_port(clock))
+    _run_monitor(monitor, 2.5)
+    rows = list(storage.readings())
+    slow = sum(1 for r in rows if r.serial == "SLOW000001")
+    fast = sum(1 for r in rows if r.serial == "FAST000001")
+    assert slow >= 2
+    assert fast >= 3 * slow, (fast, slow)
+    assert [e["kind"] for e in storage.events() if e["serial"] is None] == ["lost"]  # the dead port, logged once
+    storage.close()
