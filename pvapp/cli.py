@@ -798,7 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="readings history as CSV or JSON for a date range")
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first local day (default: the beginning)")
-    p.add_argument("--to", metavar="YYYY-MM-DD", help="last local day, inclusive (default: today)")
+    p.add_argument("--to", metavar="YYYY-MM-DD", help="last local day, inclusive (default: the latest reading)")
     p.add_argument("--serial", metavar="SN", help="only this inverter")
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (csv)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
@@ -896,12 +896,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.verbose + (1 if args.command == "monitor" else 0)
     _setup_logging(verbose)
     if args.debug_frames:
-        try:
-            import pv
+        import pv
 
+        if sys.stderr.isatty():
+            pv.debug_color()
+        else:
             pv.debug()
-        except (ImportError, AttributeError):
-            pass
+        logging.getLogger("pv.frames").propagate = False  # its own handler prints the dump once
     from pvapp.config import ConfigError
 
     try:
