@@ -26,11 +26,27 @@ class ScaledClock:
 
     ``speed`` may be changed while running; the simulated time stays
     continuous across the change (it is re-anchored at the current instant).
+
+    ``max_leap`` (real seconds, default off) bounds how much real time counts
+    between two readings of the clock: when the process stalls (a loaded CI
+    machine), simulated time slows down instead of leaping ahead by
+    stall x speed.  It suits a client polling back to back at a high speed; a
+    client that sleeps between polls on purpose wants it off.
     """
 
-    def __init__(self, start: datetime | None = None, speed: float = 1.0, *, tz: tzinfo | None = None) -> None:
+    def __init__(
+        self,
+        start: datetime | None = None,
+        speed: float = 1.0,
+        *,
+        tz: tzinfo | None = None,
+        max_leap: float | None = None,
+    ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
+        if max_leap is not None and max_leap <= 0:
+            raise ValueError(f"max_leap must be > 0, got {max_leap}")
+        self.max_leap = max_leap
         if start is None:
             start = datetime.now(tz or UTC).astimezone(tz)
         elif start.tzinfo is None:
@@ -38,6 +54,7 @@ class ScaledClock:
         self._lock = threading.Lock()
         self._anchor_sim = start
         self._anchor_real = time.monotonic()
+        self._last_real = self._anchor_real
         self._speed = float(speed)
 
     @property
@@ -56,7 +73,12 @@ class ScaledClock:
 
     def now(self) -> datetime:
         with self._lock:
-            elapsed = (time.monotonic() - self._anchor_real) * self._speed
+            real = time.monotonic()
+            if self.max_leap is not None and real - self._last_real > self.max_leap:
+                # count only max_leap of the stall: shift the anchor by the rest
+                self._anchor_real += real - self._last_real - self.max_leap
+            self._last_real = real
+            elapsed = (real - self._anchor_real) * self._speed
             return self._anchor_sim + timedelta(seconds=elapsed)
 
     def jump(self, to: datetime) -> None:

@@ -138,6 +138,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("inverters", _int_range(1, 254), "N", "number of inverters on the line (default 1)"),
     Option("serials", _serials, "SN,SN", "serial numbers, comma-separated (default: derived from the model's)"),
     Option("speed", _positive_float, "X", "simulated seconds per real second (default 1)"),
+    Option(
+        "max_leap",
+        _float_range(0.001, 3600.0),
+        "SECONDS",
+        "count at most this much real time between two requests (stalls slow simulated time; default off)",
+    ),
     Option("start", _start, "ISO-TIME", "simulated start time (default: now); without offset it is in --tz"),
     Option("tz", parse_tz, "TZ", "time zone of the simulated site: local, UTC or +HH:MM (default local)"),
     Option("seed", _int_range(0, 2**63 - 1), "N", "seed for clouds, grid noise and random faults (default 0)"),
@@ -166,6 +172,7 @@ class SimOptions:
     inverters: int = 1
     serials: tuple[str, ...] = ()
     speed: float = 1.0
+    max_leap: float | None = None
     start: datetime | None = None
     tz: tzinfo | None = None
     seed: int = 0

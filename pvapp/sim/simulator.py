@@ -167,7 +167,7 @@ class Simulator:
             raise OptionError(f"model: {exc.args[0]}") from None
         if self.spec.frame.address_width == 0 and opts.inverters > 1:
             raise OptionError(f"inverters: spec {self.spec.id!r} has no addresses, so one inverter per connection")
-        self.clock: Clock = clock or ScaledClock(opts.start, opts.speed, tz=opts.tz)
+        self.clock: Clock = clock or ScaledClock(opts.start, opts.speed, tz=opts.tz, max_leap=opts.max_leap)
         self.sky = Sky(latitude=opts.latitude, clouds=opts.clouds, seed=opts.seed)
         self.faults = FaultPlan(opts.seed)
         try:

