@@ -179,10 +179,15 @@ def demo_config(env: Mapping[str, str]) -> Config:
 
     Sped up so that a new user sees the day's curve move within minutes, and
     started at 07:00 simulated time so that it shows production even when tried
-    at night.  The demo writes ``./pv-demo.sqlite``, recreated on each demo run
-    (the simulated day starts over, so old demo rows would contradict it).
+    at night.  The demo writes ``./pv-demo.sqlite`` (or, where the current
+    directory is not writable, ``pv-demo.sqlite`` in the data directory),
+    recreated on each demo run (the simulated day starts over, so old demo
+    rows would contradict it).
     """
     tz, tz_name = _local_zone(env)
+    demo_db = Path("pv-demo.sqlite")
+    if not os.access(".", os.W_OK):  # e.g. started from / : fall back to the data directory
+        demo_db = default_data_dir(env) / "pv-demo.sqlite"
     return Config(
         ports=(
             PortConfig(
@@ -192,7 +197,7 @@ def demo_config(env: Mapping[str, str]) -> Config:
                 key="demo",
             ),
         ),
-        storage=StorageConfig(path=Path("pv-demo.sqlite"), synchronous="NORMAL"),
+        storage=StorageConfig(path=demo_db, synchronous="NORMAL"),
         timezone=tz,
         timezone_name=tz_name,
         poll_interval=10.0,

@@ -89,7 +89,7 @@ def run_monitor(
         start = clock.now().astimezone(cfg.timezone).strftime("%H:%M")
         print(
             f"pv monitor: no configuration found, running the built-in simulator (sim://cms, a simulated CMS 2000"
-            f" at {clock.speed:g}x speed from {start}); readings go to ./{cfg.storage.path}"
+            f" at {clock.speed:g}x speed from {start}); readings go to {cfg.storage.path}"
             " (recreated on each demo run). `pv config init` writes a configuration to start from.",
             file=sys.stderr,
             flush=True,
