@@ -56,6 +56,7 @@ class FramerStats:
     bad_length: int = 0
     truncated: int = 0
     slack_accepted: int = 0
+    implausible: int = 0  # checksum held, but neither address was the host's or broadcast
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -65,6 +66,7 @@ class FramerStats:
             "bad_length": self.bad_length,
             "truncated": self.truncated,
             "slack_accepted": self.slack_accepted,
+            "implausible": self.implausible,
         }
 
 
@@ -223,6 +225,13 @@ class Framer:
         self.stats.garbage_bytes += count
         del self._buf[:count]
 
+    def _plausible(self, frame: Frame) -> bool:
+        fmt = self.codec.fmt
+        if not fmt.address_width:
+            return True
+        ends = (fmt.host_address, fmt.broadcast_address)
+        return frame.src in ends or frame.dst in ends
+
     def _complete_frame_after(self, start: int) -> int:
         """Offset of the first complete, checksum-valid frame at or after ``start``, or -1."""
         fmt = self.codec.fmt
@@ -234,7 +243,8 @@ class Framer:
                 length = int.from_bytes(buf[pos + hs - fmt.length_width : pos + hs], "big")
                 total = hs + length + 2
                 complete = length <= fmt.max_payload and len(buf) - pos >= total
-                if complete and self.codec._finish(bytes(buf[pos : pos + total]), length) is not None:
+                frame = self.codec._finish(bytes(buf[pos : pos + total]), length) if complete else None
+                if frame is not None and self._plausible(frame):
                     return pos
             pos = buf.find(fmt.sync, pos + 1)
         return -1
@@ -280,6 +290,13 @@ class Framer:
                 # A truncated frame followed by a good one looks like this too:
                 # step past the sync and hunt again, so the good one is found.
                 self.stats.bad_checksum += 1
+                self._discard(1)
+                continue
+            if not self._plausible(frame):
+                # A 16-bit byte sum is weak and shift-invariant: noise ending in a
+                # sync can frame a run of real bytes with a "valid" checksum.  Every
+                # real frame involves the host or the broadcast address.
+                self.stats.implausible += 1
                 self._discard(1)
                 continue
             del buf[:total]
