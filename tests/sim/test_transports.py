@@ -175,10 +175,10 @@ def test_sim_url_latency_and_baud_pacing() -> None:
         inv.read_status()
         timings[extra] = time.monotonic() - t0
         port.close()
-    assert timings[""] < 0.05
-    assert 0.08 <= timings["&latency=80"] < 0.2
+    assert timings[""] < 0.07  # (upper bounds leave room for a loaded machine)
+    assert 0.08 <= timings["&latency=80"] < 0.3
     # 11-byte request + 53-byte reply at 9600 baud, 10 bits a byte: 67 ms more on the wire
-    assert 0.08 + 0.064 <= timings["&latency=80&baud_pacing=1"] < 0.35
+    assert 0.08 + 0.064 <= timings["&latency=80&baud_pacing=1"] < 0.5
 
 
 def test_sim_url_bad_options_are_one_line_serial_errors() -> None:
