@@ -141,14 +141,7 @@ class InverterBase(Generic[S, P, V]):
         behind.  The bytes go through the framer, so stray bytes are still
         counted as garbage, and late frames are logged and dropped.
         """
-        try:
-            waiting = int(getattr(self.port, "in_waiting", 0) or 0)
-        except (OSError, ValueError, TypeError):
-            waiting = 0
-        except Exception as exc:  # pyserial's SerialException is not an OSError
-            if type(exc).__name__ not in ("SerialException", "PortNotOpenError"):
-                raise
-            waiting = 0
+        waiting = self._waiting()
         if waiting:
             for frame in self.framer.feed(self._read(waiting)):
                 log_frame("rx", frame.raw, self.SPEC.frame, "late, dropped")
@@ -183,21 +176,47 @@ class InverterBase(Generic[S, P, V]):
         while True:
             chunk = self._read(self.framer.needed())
             if chunk:
-                for frame in self.framer.feed(chunk):
-                    log_frame("rx", frame.raw, fmt)
-                    if frame.control != cmd.control or frame.function != cmd.reply_function:
-                        continue
-                    if fmt.address_width and frame.dst != fmt.host_address:
-                        continue
-                    if fmt.address_width and dst != fmt.broadcast_address and frame.src != dst:
-                        continue
-                    self.last_frame = frame.raw
+                frame = self._match(chunk, cmd, dst)
+                if frame is not None:
                     return frame
             if self._clock() >= deadline:
+                # The deadline is for the line going quiet, not for bytes already
+                # here: take in whatever is waiting before giving up.
+                waiting = self._waiting()
+                if waiting:
+                    frame = self._match(self._read(waiting), cmd, dst)
+                    if frame is not None:
+                        return frame
                 if self.framer.pending():
                     log_frame("rx", bytes(self.framer._buf), fmt, "incomplete, dropped")
                 self.framer.flush()
                 raise NoReply(f"no reply to {cmd.id} within {self.timeout:g} s")
+
+    def _match(self, chunk: bytes, cmd: CommandDef, dst: int) -> Frame | None:
+        """Feed bytes to the framer; return the reply to ``cmd`` from ``dst`` if it is among them."""
+        fmt = self.SPEC.frame
+        for frame in self.framer.feed(chunk):
+            log_frame("rx", frame.raw, fmt)
+            if frame.control != cmd.control or frame.function != cmd.reply_function:
+                continue
+            if fmt.address_width and frame.dst != fmt.host_address:
+                continue
+            if fmt.address_width and dst != fmt.broadcast_address and frame.src != dst:
+                continue
+            self.last_frame = frame.raw
+            return frame
+        return None
+
+    def _waiting(self) -> int:
+        """Bytes the port already holds (0 for ports that cannot tell)."""
+        try:
+            return int(getattr(self.port, "in_waiting", 0) or 0)
+        except (OSError, ValueError, TypeError):
+            return 0
+        except Exception as exc:  # pyserial's SerialException is not an OSError
+            if type(exc).__name__ not in ("SerialException", "PortNotOpenError"):
+                raise
+            return 0
 
     def _payload(self, command_id: str, payload: bytes = b"") -> bytes:
         frame = self.request(command_id, payload)

@@ -109,5 +109,8 @@ def test_example(mod: ModuleType, example: tuple[str, str, str, str, str | None,
     elif kind == "ack":
         assert struct.parse(payload).code == values["code"]
         assert struct.build(values) == payload
+    elif "items" in values:  # any array type: the items as the construct struct reads them
+        assert list(struct.parse(payload)) == values["items"]
+        assert struct.build(values["items"]) == payload
     else:
         raise AssertionError(f"no check for examples of {command} {direction} ({kind})")

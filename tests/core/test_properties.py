@@ -261,9 +261,16 @@ def test_false_syncs_before_a_frame_on_a_talking_line(mod: ModuleType, data: st.
 @pytest.mark.parametrize("mod", MODULES, ids=IDS)
 def test_cut_frame_then_complete_frame_on_a_quiet_line(mod: ModuleType) -> None:
     frames = real_frames(mod)
-    longest = max(frames, key=len)
+    spec = mod.SPEC
+    status = spec.command("status")
+    assert status.reply_function is not None
+    addresses = {"src": 1, "dst": spec.frame.host_address} if spec.frame.address_width else {}
+    full_status = mod.CODEC.build(  # a status reply of the spec's first model: long enough to cut
+        status.control, status.reply_function, mod.encode_status(spec.model().status_layout, {}), **addresses
+    )
+    longest = max([*frames, full_status], key=len)
     shortest = min(frames, key=len)
-    header = longest[: mod.SPEC.frame.header_size]  # a reply cut short at dusk: its length promises more
+    header = longest[: spec.frame.header_size]  # a reply cut short at dusk: its length promises more
     assert len(header) + len(shortest) < len(longest)
     framer = Framer(mod.CODEC)
     assert [f.raw for f in framer.feed(header + shortest)] == [shortest]
