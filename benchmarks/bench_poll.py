@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import Row, SimProcess
+from . import Row, SimProcess, child_env
 
 LATENCY_MS = 80
 BAUD = 9600
@@ -59,6 +59,50 @@ def _poll_times(inverters: int, polls: int) -> tuple[list[float], int, int]:
                 port.close()
 
 
+def _monitor_cycle(polls: int) -> float | None:
+    """Mean seconds per reading of the real ``pv monitor`` polling back to back over the paced pty.
+
+    Its clock runs 1000x fast so the 0.5 s minimum poll interval is 0.5 ms: the
+    cycle is poll + guards + SQLite (FULL sync) + PVOutput queue, nothing else.
+    """
+    import subprocess
+
+    from .bench_cpu_memory import CONFIG, stored
+    from .bench_startup import pv_command
+
+    pv = pv_command()
+    if pv is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="pv-bench-poll-monitor-") as tmp:
+        tmpdir = Path(tmp)
+        tty, db, cfg = tmpdir / "tty", tmpdir / "pv.sqlite", tmpdir / "pv.toml"
+        cfg.write_text(CONFIG.format(db=db, tty=tty))
+        sim_args = ["--baud-pacing", "--baud", str(BAUD), "--latency", str(LATENCY_MS), "--awake", "always"]
+        with SimProcess(tty, *sim_args, "--duration", "900"):
+            monitor = subprocess.Popen(
+                [*pv, "--config", str(cfg), "monitor", "--display", "lines", "--no-upload"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=child_env(),
+            )
+            try:
+                deadline = time.monotonic() + 60 + polls
+                while stored(db) < 3:  # handshake, version, layout and first readings done
+                    if monitor.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("pv monitor did not start storing readings")
+                    time.sleep(0.05)
+                n0, t0 = stored(db), time.monotonic()
+                while stored(db) < n0 + polls:
+                    if monitor.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("pv monitor stopped storing readings")
+                    time.sleep(0.02)
+                n1, t1 = stored(db), time.monotonic()
+            finally:
+                monitor.terminate()
+                monitor.wait(timeout=20)
+    return (t1 - t0) / (n1 - n0)
+
+
 def run(quick: bool) -> list[Row]:
     polls = 15 if quick else 60
     single, req, rep = _poll_times(1, polls)
@@ -66,6 +110,7 @@ def run(quick: bool) -> list[Row]:
     bound = (req + rep) * 10 / BAUD + LATENCY_MS / 1000
     one = statistics.median(single)
     four = statistics.median(bus)
+    cycle = _monitor_cycle(20 if quick else 60)
     return [
         Row(
             "poll: one inverter, poll time / wire lower bound",
@@ -83,5 +128,15 @@ def run(quick: bool) -> list[Row]:
             "<= 1.05",
             four / (4 * one) <= 1.05,
             f"median cycle {four * 1000:.1f} ms of {len(bus)}; {four / (4 * bound):.3f}x of 4 wire bounds",
+        ),
+        Row(
+            "poll: pv monitor (guards, SQLite, queue), cycle / wire bound",
+            None if cycle is None else cycle / bound,
+            "x",
+            "<= 1.05",
+            None if cycle is None else cycle / bound <= 1.05,
+            "not yet available: no pv command"
+            if cycle is None
+            else f"mean {cycle * 1000:.1f} ms per reading, polling back to back over the same paced pty",
         ),
     ]
