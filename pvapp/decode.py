@@ -64,6 +64,8 @@ def load_spec_module(spec: ModuleType | str) -> ModuleType:
 
 # --------------------------------------------------------------------------- text captures
 
+# bytes that never occur in a text capture (tab, CR, LF and ESC for spy://'s colours do)
+_BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\xff]")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # pyserial spy:// FormatHexdump: "000003.001 TX   0000  48 45 4C ...  HELLO"
 _SPY_DATA = re.compile(r"^\s*\d+\.\d+ (RX|TX)\s+([0-9A-Fa-f]{4})  (.*)$")
@@ -154,13 +156,9 @@ def read_capture(data: bytes) -> bytes:
     ``55 AA``), so "is it text?" is decided by whether the file is printable
     ASCII, not by its name.
     """
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
+    if _BINARY.search(data):
         return data
-    if any(ch < " " and ch not in "\t\r\n\x1b" for ch in text):
-        return data
-    return parse_capture(text)
+    return parse_capture(data.decode("ascii"))
 
 
 # --------------------------------------------------------------------------- frames to records
