@@ -56,8 +56,14 @@ class Guard:
         last_h_total: float | None = None,
         last_time: datetime | None = None,
         day_baseline: Callable[[date], float | None] | None = None,
+        time_slack: float = 120.0,
     ) -> None:
         self.spec = spec
+        # Readings are stamped when the reply has been read; a process that stalls
+        # between reply and stamp makes the interval between two stamps look
+        # shorter than the interval between the two values.  The spike rule
+        # allows this much extra time (seconds) so a stall is not taken for a spike.
+        self.time_slack = time_slack
         self.rated_power = rated_power
         self.fields: dict[str, FieldDef] = {f.id: f for f in spec.fields}
         self.counters: dict[str, _Counter] = {}
@@ -151,7 +157,7 @@ class Guard:
         if value < last.value:
             return f"{value:g}{unit} is lower than the last good {last.value:g}{unit}"
         if last.time is not None:
-            hours = max(0.0, (now - last.time).total_seconds() / 3600.0)
+            hours = max(0.0, (now - last.time).total_seconds() + self.time_slack) / 3600.0
             step = float(fd.scale) if fd else 0.1
             if fid == "h_total" or (fd is not None and fd.unit == "h"):
                 limit = hours * 1.1 + 1 + step
@@ -163,7 +169,7 @@ class Guard:
             if value - last.value > limit:
                 return (
                     f"{value:g}{unit} jumps {value - last.value:g}{unit} from {last.value:g}{unit} in"
-                    f" {hours * 60:.0f} min: more than the inverter can do"
+                    f" {(now - last.time).total_seconds() / 60:.0f} min: more than the inverter can do"
                 )
         return None
 

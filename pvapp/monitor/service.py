@@ -182,6 +182,8 @@ class Monitor:
             last_h_total=last.h_total,
             last_time=last.time,
             day_baseline=baseline,
+            # two minutes, or half a real second of a sped-up clock (tests, the demo)
+            time_slack=max(120.0, 0.5 * self.clock.speed),
         )
 
     def _on_reading(self, slot: InverterSlot, status: Any, now: datetime) -> None:

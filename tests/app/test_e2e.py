@@ -128,6 +128,8 @@ def test_two_days_two_ports_every_reading_stored_once_and_uploaded(tmp_path: Pat
     # E-Total never decreases and is never a zero, per inverter
     for serial in serials:
         totals = [r.e_total for r in rows if r.serial == serial]
+        refused = [(r.time, r.rejected) for r in rows if r.serial == serial and r.e_total is None]
+        assert not refused, refused[:3]
         assert all(t is not None and t > 0 for t in totals)
         assert totals == sorted(totals), serial
 
@@ -155,7 +157,7 @@ def test_two_days_two_ports_every_reading_stored_once_and_uploaded(tmp_path: Pat
             assert seq == sorted(seq)
     # aggregation: system 101 sums two inverters (its power is above either one alone at noon)
     noon = [q for (sid, d, t), q in queue.items() if sid == 101 and t == "12:00"]
-    assert noon and all(q.power_w and q.power_w > 0 for q in noon)
+    assert noon and all(q.power_w and q.power_w > 0 for q in noon), noon
     # nothing sent twice: one batch row per slot across all requests
     sent_rows = Counter()
     for req in service.requests:
