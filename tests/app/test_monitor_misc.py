@@ -128,7 +128,7 @@ def test_a_failing_or_slow_output_never_blocks_storage(tmp_path: Path) -> None:
     _run_monitor(monitor, 2.0)
     stored = len(list(storage.readings()))
     # polls every 0.1 s real: about 20 in 2 s; the slow output managed only a few
-    assert stored >= 12, stored
+    assert stored >= 8, stored
     assert slow.seen < stored
     assert monitor.runners[0].failures >= stored - 1
     storage.close()
