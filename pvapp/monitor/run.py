@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import threading
 import urllib.parse
@@ -103,6 +104,11 @@ def run_monitor(
         print(f"pv monitor: {exc}", file=sys.stderr)
         return 1
     outputs = build_outputs(cfg, live=live, storage=storage)
+    console = outputs[0]
+    saved_handlers = list(logging.getLogger().handlers)
+    if isinstance(console, ConsoleOutput) and console.live and _same_terminal():
+        # log lines would scroll the table away: show the last few under it instead
+        logging.getLogger().handlers[:] = [console.log_handler()]
     stop = threading.Event()
     uploader = None
     if cfg.pvoutput is not None and cfg.pvoutput_systems and not no_upload:
@@ -130,7 +136,16 @@ def run_monitor(
         monitor.run(duration=duration)
     finally:
         storage.close()
+        logging.getLogger().handlers[:] = saved_handlers
+    log.info("stopped: %d readings stored this run", monitor.readings_stored)
     return 0
+
+
+def _same_terminal() -> bool:
+    try:
+        return sys.stderr.isatty() and sys.stdout.isatty() and os.ttyname(2) == os.ttyname(1)
+    except OSError:
+        return False
 
 
 def upload_now(cfg: Config, *, clock: Clock, system: int | None = None) -> dict[int, RoundResult]:
