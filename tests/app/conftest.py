@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,6 +76,18 @@ def pvoutput_factory() -> Iterator[object]:
     yield make
     for svc in started:
         svc.stop()
+
+
+def accepted_rows(service: object) -> Counter[tuple[str, str, str]]:
+    """(system id, d, t) of every batch row the local PVOutput service accepted, counted."""
+    rows: Counter[tuple[str, str, str]] = Counter()
+    for req in service.requests:  # type: ignore[attr-defined]
+        if req.path.endswith("addbatchstatus.jsp") and req.status == 200:
+            sid = {k.lower(): v for k, v in req.headers.items()}.get("x-pvoutput-systemid", "")
+            for row in req.params.get("data", "").split(";"):
+                d, t = row.split(",")[:2]
+                rows[(sid, d, t)] += 1
+    return rows
 
 
 def write_config(path: Path, body: str) -> Path:

@@ -27,7 +27,7 @@ from pvapp.sim.servers import PtyServer
 from pvapp.sim.simulator import Simulator
 from pvapp.storage import SCHEMA_VERSION, Storage
 
-from .conftest import API_KEY, BRISBANE, make_clock, pv_cmd, pv_env, write_config
+from .conftest import API_KEY, BRISBANE, accepted_rows, make_clock, pv_cmd, pv_env, write_config
 
 KILLS = 20
 SPEED = 1500.0
@@ -125,11 +125,7 @@ def test_sigkill_at_random_moments_never_corrupts_or_duplicates(tmp_path: Path, 
     totals = [r.e_total for r in rows if r.e_total is not None]
     assert totals == sorted(totals)
     # PVOutput: no slot accepted twice across all the killed uploads
-    sent = Counter()
-    for r in service.requests:
-        if r.path.endswith("addbatchstatus.jsp") and r.status == 200:
-            for row in r.params.get("data", "").split(";"):
-                sent[tuple(row.split(",")[:2])] += 1
+    sent = accepted_rows(service)
     assert sent, "uploads should have happened between the kills"
     assert max(sent.values()) == 1, [k for k, n in sent.items() if n > 1]
     db.close()

@@ -25,7 +25,7 @@ from pvapp.sim.servers import PtyServer
 from pvapp.sim.simulator import Simulator
 from pvapp.storage import Storage
 
-from .conftest import API_KEY, BRISBANE, make_clock, pv_cmd, pv_env, write_config
+from .conftest import API_KEY, BRISBANE, accepted_rows, make_clock, pv_cmd, pv_env, write_config
 
 SPEED = 5000.0
 START = datetime(2026, 1, 10, 9, 0, tzinfo=BRISBANE)
@@ -159,12 +159,7 @@ def test_two_days_two_ports_every_reading_stored_once_and_uploaded(tmp_path: Pat
     noon = [q for (sid, d, t), q in queue.items() if sid == 101 and t == "12:00"]
     assert noon and all(q.power_w and q.power_w > 0 for q in noon), noon
     # nothing sent twice: one batch row per slot across all requests
-    sent_rows = Counter()
-    for req in service.requests:
-        if req.path.endswith("addbatchstatus.jsp") and req.status == 200:
-            for row in req.params.get("data", "").split(";"):
-                d, t = row.split(",")[:2]
-                sent_rows[(req.headers.get("X-Pvoutput-Systemid") or req.headers.get("X-Pvoutput-SystemId"), d, t)] += 1
+    sent_rows = accepted_rows(service)
     assert sent_rows and max(sent_rows.values()) == 1
 
     # the night: one "asleep" and one "awake" line per inverter, not one per poll

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from pvapp.monitor.service import Monitor
 from pvapp.outputs.pvoutput_upload import PVOutputUploader
 from pvapp.storage import Storage, utc_text
 
-from .conftest import API_KEY, BRISBANE, make_clock, write_config
+from .conftest import API_KEY, BRISBANE, accepted_rows, make_clock, write_config
 
 SPEED = 3000.0
 START = datetime(2026, 1, 12, 8, 0, tzinfo=BRISBANE)
@@ -132,10 +131,6 @@ def test_outage_then_rate_limit_nothing_lost_nothing_twice_no_400_retried(tmp_pa
         t = datetime.strptime(key[1], "%H:%M").time()
         assert got[(d, t)].get("v2") == by_key[key].power_w
     # nothing sent twice: each slot went out in exactly one accepted batch row
-    sent = Counter()
-    for r in requests:
-        if r.path.endswith("addbatchstatus.jsp") and r.status == 200:
-            for row in r.params.get("data", "").split(";"):
-                sent[tuple(row.split(",")[:2])] += 1
+    sent = accepted_rows(service)
     assert sent and max(sent.values()) == 1, [k for k, n in sent.items() if n > 1][:5]
     storage.close()
