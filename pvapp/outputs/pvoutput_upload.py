@@ -137,6 +137,9 @@ class PVOutputUploader(threading.Thread):
             return result
         try:
             client = self._client(system_id)
+            account = client.account()
+            interval = int(account.status_interval)
+            self._intervals[system_id] = interval
             if system_id not in self._resumed:
                 self.storage.release_claims(system_id)
                 try:
@@ -145,15 +148,17 @@ class PVOutputUploader(threading.Thread):
                     last = None
                 if last is not None and getattr(last, "date", None) and getattr(last, "time", None):
                     d, t = _fmt_date(last.date), _fmt_time(last.time)
-                    n = self.storage.mark_sent_through(system_id, d, t, "already on PVOutput", now=now)
+                    # slots outside the upload window were never deliverable: they are left to
+                    # be marked rejected ("older than N days") rather than counted as sent
+                    oldest = now.astimezone(self.tz).date() - timedelta(days=client.status_window_days())
+                    n = self.storage.mark_sent_through(
+                        system_id, d, t, "already on PVOutput", now=now, not_before=oldest.strftime("%Y%m%d")
+                    )
                     if n:
                         log.info(
                             "system %s: %d queued statuses up to %s %s were already on PVOutput", system_id, n, d, t
                         )
                 self._resumed.add(system_id)
-            account = client.account()
-            interval = int(account.status_interval)
-            self._intervals[system_id] = interval
         except RateLimited as exc:
             self._resume_at[system_id] = exc.reset_at or now + timedelta(hours=1)
             result.stopped = str(exc)

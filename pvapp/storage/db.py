@@ -424,7 +424,15 @@ class Storage:
                 [(status, reason, t, system_id, d, tm) for d, tm in keys],
             )
 
-    def mark_sent_through(self, system_id: int, date: str, time: str, reason: str, now: datetime | None = None) -> int:
+    def mark_sent_through(
+        self,
+        system_id: int,
+        date: str,
+        time: str,
+        reason: str,
+        now: datetime | None = None,
+        not_before: str = "",
+    ) -> int:
         """Mark every pending slot up to and including PVOutput's last status as sent.
 
         Used at start-up: what PVOutput already holds (for instance because we
@@ -434,8 +442,8 @@ class Storage:
         with _transaction(self._conn()) as conn:
             cur = conn.execute(
                 "UPDATE pvoutput_queue SET status = 'sent', reason = ?, updated = ? WHERE system_id = ?"
-                " AND status IN ('pending', 'sending') AND (date < ? OR (date = ? AND time <= ?))",
-                (reason, t, system_id, date, date, time),
+                " AND status IN ('pending', 'sending') AND (date < ? OR (date = ? AND time <= ?)) AND date >= ?",
+                (reason, t, system_id, date, date, time, not_before),
             )
             return int(cur.rowcount)
 
