@@ -141,7 +141,10 @@ def connect(port: str, spec: str | None, *, timeout: float | None, address: int 
             client.serial = serial
         return Session(port, refined, conn, client, serial)
     tried = ", ".join(candidates)
-    raise RuntimeFailure(f"{port}: no inverter answered ({tried}): {last_error or 'no reply'}")
+    raise RuntimeFailure(
+        f"{port}: no inverter answered ({tried}: {last_error or 'no reply'}); "
+        "inverters are silent at night; otherwise check the cable, the port and --spec"
+    )
 
 
 def _refine_spec(spec_id: str, client: Any) -> str:

@@ -400,6 +400,8 @@ def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any
         if cfg.demo:
             changes["clock"] = changes.get("clock", "real")
             changes["source"] = f"{got[0]} (no configuration file)"
+            if "storage" not in changes:  # a real port keeps real history, not the throw-away demo file
+                changes["storage"] = StorageConfig(path=default_data_dir(env) / "pv.sqlite")
     pvo = cfg.pvoutput
     if pvo is not None:
         key = env.get("PV_PVOUTPUT_API_KEY") or None

@@ -124,3 +124,13 @@ def test_claimed_slots_no_longer_follow_readings_and_are_released_after_a_crash(
     assert db.release_claims(5) == 1
     assert db.queue(5)[0].status == "pending"
     db.close()
+
+
+def test_port_flag_without_configuration_is_not_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config_mod, "candidate_paths", lambda env: [Path("pv.toml")])
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    cfg = config_mod.load(env=env, overrides={"port": "/dev/ttyUSB0", "spec": "samil"})
+    assert not cfg.demo and cfg.clock == "real"
+    assert [(p.port, p.spec) for p in cfg.ports] == [("/dev/ttyUSB0", "samil")]
+    assert cfg.storage.path == tmp_path / "data" / "pv" / "pv.sqlite" and cfg.storage.synchronous == "FULL"
