@@ -40,6 +40,8 @@ def fmt_value(row: Row) -> str:
     v = row.value
     if row.unit == "x":
         return f"{v:.3f} x"
+    if v == 0:
+        return f"0 {row.unit}".rstrip()
     if abs(v) >= 1000:
         text = f"{v:,.0f}"
     elif abs(v) >= 100:
