@@ -186,7 +186,7 @@ def run(quick: bool) -> list[Row]:
             "%",
             "< 5",
             growth < 0.05,
-            "RSS MB by readings stored: " + ", ".join(f"{n / 1000:g}k {mb:.1f}" for n, mb in trajectory),
+            "RSS MB by readings stored: " + ", ".join(f"{n:,}: {mb:.1f}" for n, mb in trajectory),
         ),
     ]
     warm = [(n, mb) for n, mb in trajectory if n >= 10_000]
