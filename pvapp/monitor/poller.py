@@ -45,6 +45,11 @@ log = logging.getLogger("pv.monitor")
 
 BACKOFF_MIN = 2.0
 BACKOFF_MAX = 300.0
+# A single lost reply is line noise, not a sleeping inverter: only after this many
+# polls in a row without a reply is the inverter treated as unregistered.  On a
+# shared line this matters: a registered inverter never answers discover, so one
+# dropped reply must not make us stop polling it.
+MISSES_BEFORE_REREGISTER = 2
 
 
 def spec_module(spec_id: str) -> ModuleType:
@@ -67,6 +72,7 @@ class InverterSlot:
     last_reply: datetime | None = None
     silent_since: datetime | None = None
     registered: bool = False
+    misses: int = 0  # consecutive polls without a reply
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -148,6 +154,11 @@ class PortPoller(threading.Thread):
             if self.stop.is_set():
                 return
             if slot.registered:
+                self._poll(slot)
+            elif slot.client is not None and slot.layout is not None and self.spec.registration:
+                # It stopped answering but discover did not find it unregistered either: it may
+                # still hold its address (replies lost on the line).  A registered inverter
+                # never answers discover, so ask it directly; an answer means it is back.
                 self._poll(slot)
         for slot in self.slots:
             self._check_silence(slot)
@@ -231,6 +242,7 @@ class PortPoller(threading.Thread):
                 log.info("inverter %s did not acknowledge registration at address %d", sn, target.address)
                 continue
             target.client = self._client(target.address)
+            target.misses = 0
             self._identify(target, serial=sn)
 
     def _slot_for(self, sn: str) -> InverterSlot | None:
@@ -277,8 +289,11 @@ class PortPoller(threading.Thread):
         try:
             status = slot.client.read_status(slot.layout)
         except NoReply:
-            slot.registered = False  # asleep, or reset by a power dip: register again when it answers
             slot.errors["no_reply"] = slot.errors.get("no_reply", 0) + 1
+            slot.misses += 1
+            if slot.misses >= MISSES_BEFORE_REREGISTER:
+                # asleep, or reset by a power dip: register again when it answers discover
+                slot.registered = False
             return
         except PortGone:
             raise
@@ -293,6 +308,8 @@ class PortPoller(threading.Thread):
         now = self.clock.now()
         slot.last_reply = now
         slot.silent_since = None
+        slot.misses = 0
+        slot.registered = True
         if slot.state != "awake":
             previous = slot.state
             slot.state = "awake"

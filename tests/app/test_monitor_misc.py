@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -228,4 +229,42 @@ def test_a_slow_port_and_a_dead_port_never_delay_a_good_one(tmp_path: Path) -> N
     assert slow >= 2
     assert fast >= 3 * slow, (fast, slow)
     assert [e["kind"] for e in storage.events() if e["serial"] is None] == ["lost"]  # the dead port, logged once
+    storage.close()
+
+
+def test_lost_replies_on_a_shared_line_never_strand_an_inverter(tmp_path: Path) -> None:
+    """Two inverters on one line, 30 % of replies dropped: both keep being read.
+
+    A registered inverter never answers discover, so an inverter whose replies were lost
+    must be asked again at its address; a reset would unregister the other one too.
+    """
+    db_path = tmp_path / "pv.sqlite"
+    cfg_path = write_config(
+        tmp_path / "pv.toml",
+        f"""
+        poll_interval = 0.5
+        asleep_after = 3600
+        [storage]
+        path = "{db_path}"
+        synchronous = "NORMAL"
+        [[ports]]
+        port = "sim://cms?awake=always&inverters=2&fault=drop@0.3&seed=7"
+        timeout = 0.05
+          [[ports.inverters]]
+          [[ports.inverters]]
+        """,
+    )
+    cfg = config_mod.load(str(cfg_path), env={})
+    storage = Storage(db_path, synchronous="NORMAL")
+    clock = ScaledClock(datetime.now(UTC), 5.0)
+    monitor = Monitor(cfg, clock=clock, storage=storage, open_port=make_open_port(clock))
+    _run_monitor(monitor, 4.0)
+    rows = list(storage.readings())
+    counts = Counter(r.serial for r in rows)
+    assert len(counts) == 2, counts
+    assert min(counts.values()) >= 0.6 * max(counts.values()), counts
+    # and in the last second both were still being read
+    last = max(r.time for r in rows)
+    recent = {r.serial for r in rows if (last - r.time).total_seconds() < 5.0 * 1.0}
+    assert len(recent) == 2, counts
     storage.close()
