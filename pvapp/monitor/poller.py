@@ -121,6 +121,7 @@ class PortPoller(threading.Thread):
             for i, inv in enumerate(cfg.inverters)
         ]
         self.needs_reset = True
+        self.strangers: set[str] = set()  # serials that answered but are not configured
         self.last_beat = time.monotonic()  # for the watchdog: when the loop last turned
 
     # -- the loop ----------------------------------------------------------------
@@ -236,7 +237,9 @@ class PortPoller(threading.Thread):
                 return
             target = self._slot_for(sn)
             if target is None:
-                log.warning("port %s: inverter %s answered but is not configured here; ignoring", self.cfg.port, sn)
+                if sn not in self.strangers:  # once, not every cycle: it keeps answering discover
+                    self.strangers.add(sn)
+                    log.warning("port %s: inverter %s answered but is not configured here; ignoring", self.cfg.port, sn)
                 continue
             if not bus.register(sn, target.address):
                 log.info("inverter %s did not acknowledge registration at address %d", sn, target.address)
