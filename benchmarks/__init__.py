@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,7 @@ class SimProcess:
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.banner: list[str] = []
+        self.started_at = 0.0
 
     def __enter__(self) -> SimProcess:
         import queue
@@ -173,9 +176,18 @@ class SimProcess:
                 break
             self.banner.append(line)
             if line.startswith("simulating"):
+                self.started_at = time.time()
                 return self
         self.__exit__()
         raise RuntimeError(f"simulator did not start: {' '.join(self.argv)}: {' | '.join(self.banner)[-300:]}")
+
+    def sim_now(self, speed: float) -> datetime:
+        """The simulator's clock now, from its banner's start time and its speed."""
+        found = re.search(r"sim time (\S+?),?$", self.banner[-1]) if self.banner else None
+        if found is None:
+            raise RuntimeError(f"no sim time in the simulator's banner: {self.banner[-1:]}")
+        start = datetime.fromisoformat(found.group(1))
+        return start + timedelta(seconds=(time.time() - self.started_at) * speed)
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:

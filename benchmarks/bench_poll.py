@@ -67,7 +67,7 @@ def _monitor_cycle(polls: int) -> float | None:
     """
     import subprocess
 
-    from .bench_cpu_memory import CONFIG, stored
+    from .bench_cpu_memory import CONFIG, DEFAULT_CLOCK, stored
     from .bench_startup import pv_command
 
     pv = pv_command()
@@ -76,7 +76,7 @@ def _monitor_cycle(polls: int) -> float | None:
     with tempfile.TemporaryDirectory(prefix="pv-bench-poll-monitor-") as tmp:
         tmpdir = Path(tmp)
         tty, db, cfg = tmpdir / "tty", tmpdir / "pv.sqlite", tmpdir / "pv.toml"
-        cfg.write_text(CONFIG.format(db=db, tty=tty))
+        cfg.write_text(CONFIG.format(db=db, tty=tty, clock=DEFAULT_CLOCK))
         sim_args = ["--baud-pacing", "--baud", str(BAUD), "--latency", str(LATENCY_MS), "--awake", "always"]
         with SimProcess(tty, *sim_args, "--duration", "900"):
             monitor = subprocess.Popen(
