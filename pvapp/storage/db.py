@@ -248,19 +248,23 @@ class Storage:
     # -- reads -------------------------------------------------------------
 
     def last_good(self, serial: str) -> LastGood:
+        """The latest accepted counters of an inverter (accepted counters never decrease)."""
         conn = self._conn()
-        e = conn.execute(
-            "SELECT MAX(e_total) AS e, MAX(h_total) AS h, MAX(time) AS t FROM readings WHERE serial = ?", (serial,)
-        ).fetchone()
-        today = conn.execute(
-            "SELECT e_today FROM readings WHERE serial = ? AND e_today IS NOT NULL ORDER BY time DESC LIMIT 1",
-            (serial,),
-        ).fetchone()
+
+        def latest(column: str) -> Any:
+            row = conn.execute(
+                f"SELECT {column} FROM readings WHERE serial = ? AND {column} IS NOT NULL"  # noqa: S608 (fixed names)
+                " ORDER BY time DESC LIMIT 1",
+                (serial,),
+            ).fetchone()
+            return None if row is None else row[0]
+
+        t = conn.execute("SELECT MAX(time) FROM readings WHERE serial = ?", (serial,)).fetchone()[0]
         return LastGood(
-            e_total=e["e"],
-            h_total=e["h"],
-            time=parse_utc(e["t"]) if e["t"] else None,
-            e_today=today["e_today"] if today else None,
+            e_total=latest("e_total"),
+            h_total=latest("h_total"),
+            time=parse_utc(t) if t else None,
+            e_today=latest("e_today"),
         )
 
     def e_total_before(self, serial: str, before: datetime) -> float | None:
@@ -268,12 +272,13 @@ class Storage:
         row = (
             self._conn()
             .execute(
-                "SELECT MAX(e_total) FROM readings WHERE serial = ? AND time < ? AND e_total IS NOT NULL",
+                "SELECT e_total FROM readings WHERE serial = ? AND time < ? AND e_total IS NOT NULL"
+                " ORDER BY time DESC LIMIT 1",
                 (serial, utc_text(before)),
             )
             .fetchone()
         )
-        return None if row[0] is None else float(row[0])
+        return None if row is None else float(row[0])
 
     def readings(
         self, *, serial: str | None = None, start: datetime | None = None, end: datetime | None = None

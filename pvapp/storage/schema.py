@@ -80,6 +80,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX pvoutput_queue_pending ON pvoutput_queue(status, system_id, slot_utc);
     """,
+    # 2: "the latest accepted value" lookups stay O(log n) however many readings
+    # have that value refused (a day of NULL E-Today made every poll scan the day).
+    """
+    CREATE INDEX readings_e_today ON readings(serial, time) WHERE e_today IS NOT NULL;
+    CREATE INDEX readings_e_total ON readings(serial, time) WHERE e_total IS NOT NULL;
+    CREATE INDEX readings_h_total ON readings(serial, time) WHERE h_total IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -144,3 +144,39 @@ def test_last_good_and_day_baseline(tmp_path):
     assert db.e_total_before("A0001", T0 + timedelta(days=1)) == 105.1
     assert db.e_total_before("A0001", T0) is None
     assert db.last_good("nobody").e_total is None
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path):
+    from pvapp.storage.db import _statements
+    from pvapp.storage.schema import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version=1")
+    conn.execute(
+        "INSERT INTO inverters VALUES ('OLD1', 'cms', 'p', 1, '', '', '', '', '2026-01-01T00:00:00.000000Z',"
+        " '2026-01-01T00:00:00.000000Z')"
+    )
+    conn.execute(
+        "INSERT INTO readings(time, serial, e_total, values_json, raw_frame)"
+        " VALUES ('2026-01-01T00:00:00.000000Z', 'OLD1', 12.5, '{}', x'00')"
+    )
+    conn.commit()
+    conn.close()
+    db = Storage(path)
+    assert db.schema_version == SCHEMA_VERSION >= 2
+    names = {r[0] for r in db._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"readings_e_today", "readings_e_total", "readings_h_total"} <= names
+    assert db.last_good("OLD1").e_total == 12.5
+    plan = (
+        db._conn()
+        .execute(
+            "EXPLAIN QUERY PLAN SELECT e_today FROM readings WHERE serial = 'x' AND time >= 'a' AND time < 'b'"
+            " AND e_today IS NOT NULL ORDER BY time DESC LIMIT 1"
+        )
+        .fetchall()
+    )
+    assert "readings_e_today" in str(plan)
+    db.close()
