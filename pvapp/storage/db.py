@@ -147,6 +147,9 @@ class Storage:
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.execute("PRAGMA busy_timeout=30000")
+                # The monitor appends and looks up only the newest rows; 1 MiB of page
+                # cache per connection is plenty and keeps the footprint flat on a Pi Zero.
+                conn.execute("PRAGMA cache_size=-1024")
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise StorageError(f"{self.path} is not a usable SQLite database: {exc}") from None
