@@ -504,7 +504,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     except StorageError as exc:
         raise RuntimeFailure(str(exc)) from None
     rows = db.readings(serial=args.serial, start=start, end=end)
-    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        db.close()
+        raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
     try:
         if args.format == "json":
             out.write("[\n")

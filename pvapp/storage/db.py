@@ -170,6 +170,12 @@ class Storage:
         self._local = threading.local()
 
     def _migrate(self) -> None:
+        try:
+            self._migrate_steps()
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path} is not a usable SQLite database: {exc}") from None
+
+    def _migrate_steps(self) -> None:
         conn = self._conn()
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -189,7 +195,8 @@ class Storage:
                 conn.execute(f"PRAGMA user_version={number + 1}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
 
     @property

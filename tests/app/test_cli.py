@@ -125,6 +125,12 @@ def test_export_csv_and_json_for_a_local_date_range(tmp_path: Path) -> None:
 def test_export_without_database_is_a_clear_error(tmp_path: Path) -> None:
     proc = run_pv("export", "--storage", str(tmp_path / "none.sqlite"))
     assert proc.returncode == 1 and "no database at" in proc.stderr
+    proc = run_pv("export", "--storage", "/dev/null")
+    assert proc.returncode == 1 and "/dev/null is not a usable SQLite database" in proc.stderr
+    _fill(tmp_path / "pv.sqlite")
+    proc = run_pv("export", "--storage", str(tmp_path / "pv.sqlite"), "-o", str(tmp_path / "no" / "such" / "out.csv"))
+    assert proc.returncode == 2 and "--output: cannot write" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_decode_a_captured_session() -> None:
