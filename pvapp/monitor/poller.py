@@ -156,11 +156,14 @@ class PortPoller(threading.Thread):
                 return
             if slot.registered:
                 self._poll(slot)
-            elif slot.client is not None and slot.layout is not None and self.spec.registration:
-                # It stopped answering but discover did not find it unregistered either: it may
-                # still hold its address (replies lost on the line).  A registered inverter
+            elif slot.client is not None and self.spec.registration:
+                # It stopped answering (or its registration ACK was lost) but discover did not
+                # find it unregistered either: it may hold its address.  A registered inverter
                 # never answers discover, so ask it directly; an answer means it is back.
-                self._poll(slot)
+                if slot.layout is None or slot.info is None:
+                    self._identify(slot, serial=slot.serial)
+                else:
+                    self._poll(slot)
         for slot in self.slots:
             self._check_silence(slot)
 
@@ -242,8 +245,10 @@ class PortPoller(threading.Thread):
                     log.warning("port %s: inverter %s answered but is not configured here; ignoring", self.cfg.port, sn)
                 continue
             if not bus.register(sn, target.address):
+                # The ACK may have been lost on the line while the inverter did take the
+                # address; asking it there (below, and in later cycles) finds out.
                 log.info("inverter %s did not acknowledge registration at address %d", sn, target.address)
-                continue
+            target.serial = target.serial or sn
             target.client = self._client(target.address)
             target.misses = 0
             self._identify(target, serial=sn)

@@ -61,11 +61,18 @@ class Monitor:
         # serial -> PVOutput system, and system -> its serials (filled as inverters are identified)
         self._system_of_key: dict[str, int] = {}
         self._serials_of: dict[int, set[str]] = {}
+        known = self._known_serials()
         for p in cfg.ports:
             for j, inv in enumerate(p.inverters):
                 if inv.pvoutput_system is not None:
                     self._system_of_key[f"{p.key}.inverters[{j}]"] = inv.pvoutput_system
-                    self._serials_of.setdefault(inv.pvoutput_system, set())
+                    members = self._serials_of.setdefault(inv.pvoutput_system, set())
+                    # Every inverter of the system counts from the first reading after a start,
+                    # also one not heard from yet in this run (asleep, shaded, slow): otherwise the
+                    # aggregate would drop its energy and PVOutput's total would go down.
+                    serial = inv.serial or known.get((p.port, j + 1))
+                    if serial:
+                        members.add(serial)
         self.pollers = [
             PortPoller(
                 p,
@@ -81,6 +88,14 @@ class Monitor:
             )
             for p in cfg.ports
         ]
+
+    def _known_serials(self) -> dict[tuple[str, int], str]:
+        """(port, bus address) -> serial of the inverters seen in earlier runs ("auto" slots)."""
+        try:
+            return {(r["port"], r["address"]): r["serial"] for r in self.storage.inverters() if r["address"]}
+        except Exception as exc:  # a history we cannot read only costs the head start
+            log.warning("cannot read known inverters: %s", exc)
+            return {}
 
     # -- lifecycle ---------------------------------------------------------------
 

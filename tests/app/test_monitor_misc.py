@@ -268,3 +268,33 @@ def test_lost_replies_on_a_shared_line_never_strand_an_inverter(tmp_path: Path) 
     recent = {r.serial for r in rows if (last - r.time).total_seconds() < 5.0 * 1.0}
     assert len(recent) == 2, counts
     storage.close()
+
+
+def test_an_aggregated_system_counts_inverters_known_from_earlier_runs(tmp_path: Path) -> None:
+    """After a restart, an inverter not heard from yet still belongs to its system's total."""
+    db_path = tmp_path / "pv.sqlite"
+    cfg_path = write_config(
+        tmp_path / "pv.toml",
+        f"""
+        [storage]
+        path = "{db_path}"
+        [pvoutput]
+        system_id = 5
+        [[ports]]
+        port = "sim://cms?inverters=2"
+          [[ports.inverters]]
+          [[ports.inverters]]
+        [[ports]]
+        port = "sim://orion"
+          [[ports.inverters]]
+          serial = "FIXED00001"
+        """,
+    )
+    cfg = config_mod.load(str(cfg_path), env={})
+    storage = Storage(db_path)
+    now = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
+    storage.upsert_inverter(InverterInfo("EARLIER002", "cms", "sim://cms?inverters=2", 2), now)
+    storage.upsert_inverter(InverterInfo("OTHERPORT1", "cms", "sim://elsewhere", 1), now)
+    monitor = Monitor(cfg, clock=ScaledClock(now, 1.0), storage=storage)
+    assert monitor._serials_of == {5: {"EARLIER002", "FIXED00001"}}
+    storage.close()
