@@ -56,6 +56,13 @@ def literal(value: Any) -> str:
     return repr(value)
 
 
+def _isort_key(name: str) -> tuple[int, str]:
+    """Constants, then classes, then functions: the order ruff's RUF022 expects in __all__."""
+    if name.isupper():
+        return (0, name)
+    return (1, name) if name[0].isupper() else (2, name)
+
+
 def construct_type(kind: str, width: int) -> str:
     if kind in _PRIMITIVE_CONSTRUCT:
         return _PRIMITIVE_CONSTRUCT[kind]
@@ -113,7 +120,7 @@ def render_inverter(ir: SpecIR, env: jinja2.Environment) -> str:
         ir=ir,
         spec=spec,
         types=ir.types,
-        exports=sorted(set(exports)),
+        exports=sorted(set(exports), key=_isort_key),
         spec_literal=literal(spec),
         examples_literal=literal(examples),
         enum_titles=enum_titles,

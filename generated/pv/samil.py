@@ -32,9 +32,22 @@ from pvgen.runtime.model import (
 _codec.require_api(1)
 
 __all__ = [
-    "AckStruct",
     "CODEC",
+    "EXAMPLES",
+    "SPEC",
+    "AckStruct",
     "CodeListStruct",
+    "FaultBits",
+    "FrameStruct",
+    "Inverter",
+    "Mode",
+    "Parameters",
+    "RegisterRequestStruct",
+    "SerialNumberStruct",
+    "Status",
+    "VersionInfo",
+    "VersionInfoStruct",
+    "WordListStruct",
     "decode_layout",
     "decode_parameters",
     "decode_register",
@@ -45,19 +58,6 @@ __all__ = [
     "encode_register",
     "encode_status",
     "encode_version",
-    "EXAMPLES",
-    "FaultBits",
-    "FrameStruct",
-    "Inverter",
-    "Mode",
-    "Parameters",
-    "RegisterRequestStruct",
-    "SerialNumberStruct",
-    "SPEC",
-    "Status",
-    "VersionInfo",
-    "VersionInfoStruct",
-    "WordListStruct",
 ]
 
 
