@@ -406,6 +406,8 @@ class Harness:
                 self.proc.kill()
                 life.returncode = self.proc.wait(timeout=10)
                 kind = "term-timeout"
+            if life.returncode != 0:
+                self.counts["unexpected_exits"] += 1  # SIGTERM must stop it cleanly, with status 0
         life.end = kind
         self.proc = None
 

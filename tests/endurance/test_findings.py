@@ -1,10 +1,11 @@
-"""Bugs the 30-day endurance run found, each reproduced deterministically and pinned.
+"""Bugs the 30-day endurance run found, each reproduced deterministically.
 
-Each test states the behaviour the monitor should have; it is marked
-``xfail(strict=True, raises=AssertionError)`` and names the bug, so it turns
-into a failure (XPASS) the day the bug is fixed and the mark must go.  The
-set-up checks use ``pytest.fail`` rather than ``assert``, so a broken set-up is
-a real failure, never an expected one.  Details: docs/endurance.md, "Findings".
+Each test states the behaviour the monitor should have.  One still open is
+marked ``xfail(strict=True, raises=AssertionError)`` with the bug named, so it
+turns into a failure (XPASS) the day the bug is fixed and the mark must go; the
+two fixed since (da190c0) stay as regression tests.  The set-up checks use
+``pytest.fail`` rather than ``assert``, so a broken set-up is a real failure,
+never an expected one.  Details: docs/endurance.md, "Findings".
 """
 
 from __future__ import annotations
@@ -75,15 +76,8 @@ def _run_monitor(cfg: Any, clock: ScaledClock, until: datetime) -> None:
         pytest.fail("the monitor did not stop")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG pvapp/monitor/poller.py PortPoller._register_missing/_identify: an inverter whose register "
-    "ACK (or version/layout reply) is lost stays registered at its address but is only ever sent discover, "
-    "which a registered inverter never answers; on a shared line no reset is sent while another inverter "
-    "is awake, so it is not polled again until dusk or a restart",
-)
 def test_lost_register_ack_does_not_leave_an_inverter_unpolled(tmp_path: Path) -> None:
+    """Found by the 30-day run (fixed in da190c0): a lost ACK left an inverter registered but never polled."""
     start = datetime(2026, 1, 6, 9, 0, tzinfo=TZ)
     clock = ScaledClock(start, SPEED, anchor=time.time() + 0.5)
     sim = _bus(clock)
@@ -114,14 +108,8 @@ def test_lost_register_ack_does_not_leave_an_inverter_unpolled(tmp_path: Path) -
     assert n_b >= n_a // 2, f"{B}: {n_b} readings in two hours of daylight, {A}: {n_a}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG pvapp/monitor/service.py Monitor._slots_for/_make_guard: a PVOutput system's aggregate "
-    "covers only the inverters identified by this process (_serials_of is filled in _make_guard), so after "
-    "a restart an inverter not heard from yet drops out of the system's energy and PVOutput's total goes down",
-)
 def test_restart_keeps_every_inverter_in_the_system_total(tmp_path: Path) -> None:
+    """Found by the 30-day run (fixed in da190c0): after a restart the system total lost an inverter."""
     start = datetime(2026, 1, 6, 10, 0, tzinfo=TZ)
     clock = ScaledClock(start, SPEED, anchor=time.time() + 0.5)
     sim = _bus(clock, seed=5)
