@@ -141,9 +141,8 @@ class InverterBase(Generic[S, P, V]):
         behind.  The bytes go through the framer, so stray bytes are still
         counted as garbage, and late frames are logged and dropped.
         """
-        waiting = self._waiting()
-        if waiting:
-            for frame in self.framer.feed(self._read(waiting)):
+        for chunk in self._waiting_bytes():
+            for frame in self.framer.feed(chunk):
                 log_frame("rx", frame.raw, self.SPEC.frame, "late, dropped")
         if self.framer.pending():
             self.framer.flush()
@@ -182,9 +181,8 @@ class InverterBase(Generic[S, P, V]):
             if self._clock() >= deadline:
                 # The deadline is for the line going quiet, not for bytes already
                 # here: take in whatever is waiting before giving up.
-                waiting = self._waiting()
-                if waiting:
-                    frame = self._match(self._read(waiting), cmd, dst)
+                for chunk in self._waiting_bytes():
+                    frame = self._match(chunk, cmd, dst)
                     if frame is not None:
                         return frame
                 if self.framer.pending():
@@ -206,6 +204,24 @@ class InverterBase(Generic[S, P, V]):
             self.last_frame = frame.raw
             return frame
         return None
+
+    def _waiting_bytes(self, limit: int = 65536) -> Iterator[bytes]:
+        """Everything the port already holds, in chunks, without waiting for more.
+
+        ``in_waiting`` is a byte count on serial ports but only 0 or 1 on
+        pyserial's ``socket://`` (it asks select), so ask again after every
+        read; ``limit`` bounds a line that never stops talking.
+        """
+        taken = 0
+        while taken < limit:
+            waiting = self._waiting()
+            if not waiting:
+                return
+            chunk = self._read(min(waiting, limit - taken))
+            if not chunk:
+                return
+            taken += len(chunk)
+            yield chunk
 
     def _waiting(self) -> int:
         """Bytes the port already holds (0 for ports that cannot tell)."""
