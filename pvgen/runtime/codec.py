@@ -11,6 +11,7 @@ entirely spec-driven.  Multi-word values combine by code, never by position.
 from __future__ import annotations
 
 import struct
+import types
 from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum, IntFlag
 from typing import Any, ClassVar, Generic, TypeVar
@@ -151,12 +152,23 @@ class WordDecoder(Generic[T]):
             )
         return plan(payload)
 
+    def _slotted(self) -> bool:
+        """True when every attribute of the record class is a slot the plan can fill directly."""
+        names = [f.id for f in self.fields] + ["layout", "raw", "unknown"]
+        return all(isinstance(getattr(self.cls, n, None), types.MemberDescriptorType) for n in names)
+
     def source(self, layout: tuple[int, ...]) -> str:
-        """Python source of the plan for one layout (kept inspectable for debugging)."""
+        """Python source of the plan for one layout (kept inspectable for debugging).
+
+        For frozen slotted dataclasses the plan fills the slots through their
+        descriptors instead of calling ``__init__``, whose frozen-dataclass
+        ``object.__setattr__`` per field costs more than all the decoding.
+        """
         position = {code: i for i, code in enumerate(layout)}
-        args: list[str] = []
+        values: list[tuple[str, str]] = []
         for f in self.fields:
             if not all(c in position for c in f.codes):
+                values.append((f.id, "None"))
                 continue
             words = [f"w[{position[c]}]" for c in f.codes]
             raw = words[0] if len(words) == 1 else f"({words[0]} << 16 | {words[1]})"
@@ -167,18 +179,19 @@ class WordDecoder(Generic[T]):
             else:
                 expr = _scale_expr(f, raw)
             if f.na_values:
-                if len(words) == 1:
-                    expr = f"None if {raw} in {tuple(f.na_values)!r} else {expr}"
-                else:
-                    expr = f"None if {raw} in {tuple(f.na_values)!r} else {expr}"
-            args.append(f"{f.id}={expr}")
+                expr = f"None if {raw} in {tuple(f.na_values)!r} else {expr}"
+            values.append((f.id, expr))
         unknown = [(c, i) for i, c in enumerate(layout) if c not in self._by_code]
         unknown_expr = "(" + "".join(f"({c}, w[{i}]), " for c, i in unknown) + ")"
-        lines = [
-            "def plan(payload):",
-            "    w = _unpack(payload)",
-            f"    return _cls({', '.join([*args, 'layout=_layout', 'raw=w', f'unknown={unknown_expr}'])})",
-        ]
+        values += [("layout", "_layout"), ("raw", "w"), ("unknown", unknown_expr)]
+        lines = ["def plan(payload):", "    w = _unpack(payload)"]
+        if self._slotted():
+            lines.append("    o = _new(_cls)")
+            lines += [f"    _s_{name}(o, {expr})" for name, expr in values]
+            lines.append("    return o")
+        else:
+            present = [f"{name}={expr}" for name, expr in values if expr != "None"]
+            lines.append(f"    return _cls({', '.join(present)})")
         return "\n".join(lines)
 
     def compile(self, layout: tuple[int, ...]) -> Callable[[bytes], T]:
@@ -186,14 +199,33 @@ class WordDecoder(Generic[T]):
             "_unpack": struct.Struct(f">{len(layout)}H").unpack,
             "_cls": self.cls,
             "_layout": layout,
+            "_new": object.__new__,
         }
+        if self._slotted():
+            for name in [f.id for f in self.fields] + ["layout", "raw", "unknown"]:
+                namespace[f"_s_{name}"] = getattr(self.cls, name).__set__
         for enum_id, enum_cls in self.enums.items():
             namespace[f"_e_{enum_id}"] = {int(m): m for m in enum_cls}
         for flags_id, flags_cls in self.flags.items():
-            namespace[f"_f_{flags_id}"] = flags_cls
+            namespace[f"_f_{flags_id}"] = _memo_flags(flags_cls)
         exec(compile(self.source(layout), f"<pv plan {self.what} {bytes(layout).hex()}>", "exec"), namespace)  # noqa: S102 - source built from validated spec data only
         plan: Callable[[bytes], T] = namespace["plan"]
         return plan
+
+
+def _memo_flags(cls: type[IntFlag]) -> Callable[[int], IntFlag]:
+    """IntFlag construction is slow and its members immutable: make each value once."""
+    cache: dict[int, IntFlag] = {}
+
+    def make(value: int) -> IntFlag:
+        found = cache.get(value)
+        if found is None:
+            if len(cache) >= 4096:  # noise could produce many values: keep memory bounded
+                cache.clear()
+            found = cache[value] = cls(value)
+        return found
+
+    return make
 
 
 def encode_words(
