@@ -21,7 +21,6 @@ import importlib
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
@@ -605,96 +604,44 @@ def cmd_service_install(args: argparse.Namespace) -> int:
     )
 
 
-_HEX_TOKEN = re.compile(r"\b(?:[0-9a-fA-F]{2})+\b")
-
-
-def _capture_bytes(text: str) -> bytes:
-    """Every hex byte of a dump, whatever the layout (``aa aa 01``, ``AAAA01``, ``rx: aa-aa``).
-
-    Timestamps and labels are skipped: only tokens made of whole hex byte pairs count,
-    and a token like ``10:00:01`` splits into pairs that are ignored because they sit
-    next to colons, so time columns must not be mistaken for data.
-    """
-    out = bytearray()
-    for line in text.splitlines():
-        line = re.sub(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", " ", line)  # times
-        line = line.replace("-", " ").replace(",", " ")
-        for tok in _HEX_TOKEN.findall(line):
-            out += bytes.fromhex(tok)
-    return bytes(out)
-
-
 def cmd_decode(args: argparse.Namespace) -> int:
-    """Decode a capture: frames found by the spec's framer, named, with status values decoded."""
-    from pvgen.runtime.framing import Framer
+    """Decode a capture: frames found by the spec's framer, named, with status values decoded.
+
+    Frames are printed as they are decoded (JSON included), so a capture of a
+    million frames never has to fit in memory.
+    """
+    from pvapp.decode import CaptureError, StreamDecoder, describe, read_capture
 
     try:
         raw = sys.stdin.buffer.read() if args.input == "-" else Path(args.input).read_bytes()
     except OSError as exc:
         raise UsageError(f"FILE: cannot read {args.input}: {exc.strerror}") from None
     try:
-        text = raw.decode("ascii")
-        data = _capture_bytes(text)
-    except UnicodeDecodeError:
-        data = raw  # a raw binary capture
+        data = read_capture(raw)
+    except CaptureError as exc:
+        raise UsageError(f"FILE: {exc}") from None
     spec_id = _check_spec(args.spec)
     if spec_id is None:
         spec_id = "samil" if data[:2] == b"\x55\xaa" and "samil" in _spec_ids() else "cms"
-    mod = _module(spec_id)
-    spec = mod.SPEC
-    framer = Framer(mod.CODEC)
-    by_request = {(c.control, c.function): c for c in spec.commands}
-    by_reply = {(c.control, c.reply_function): c for c in spec.commands if c.reply_function is not None}
-    layout: tuple[int, ...] | None = None
-    frames = []
-    for frame in framer.feed(data):
-        key = (frame.control, frame.function)
-        is_reply = key in by_reply and (key not in by_request or frame.function & spec.frame.reply_bit)
-        cmd = by_reply.get(key) if is_reply else by_request.get(key)
-        item: dict[str, Any] = {
-            "direction": "reply" if is_reply else "request",
-            "command": cmd.id if cmd else f"unknown {frame.control:02x} {frame.function:02x}",
-            "src": frame.src,
-            "dst": frame.dst,
-            "payload": frame.payload.hex(),
-            "frame": frame.raw.hex(),
-        }
-        try:
-            if is_reply and cmd and cmd.id == "status_layout":
-                layout = tuple(mod.decode_layout(frame.payload))
-                item["layout"] = [f"0x{c:02x}" for c in layout]
-            elif is_reply and cmd and cmd.id == "status" and layout is not None:
-                st = mod.decode_status(layout, frame.payload)
-                item["values"] = st.values()
-                item["mode"] = st.mode_label
-                item["faults"] = list(st.faults)
-            elif is_reply and cmd and cmd.id == "version":
-                item["version"] = mod.decode_version(frame.payload).text
-            elif is_reply and cmd and cmd.id == "discover":
-                item["serial"] = frame.payload.decode("latin-1").strip("\0 ")
-        except Exception as exc:  # a capture may hold anything; report, keep going
-            item["error"] = str(exc)
-        frames.append(item)
-    stats = framer.stats.as_dict()
+    decoder = StreamDecoder(_module(spec_id))
+    out = sys.stdout
+    count = 0
     if args.json:
-        print(json.dumps({"spec": spec_id, "frames": frames, "stats": stats}, indent=2, default=_json_default))
+        out.write(f'{{"spec": {json.dumps(spec_id)}, "frames": [')
+    for start in range(0, len(data), 65536):
+        for rec in decoder.feed(data[start : start + 65536]):
+            if args.json:
+                out.write(("," if count else "") + "\n  " + json.dumps(rec, default=_json_default))
+            else:
+                out.write(describe(rec) + "\n")
+            count += 1
+    decoder.finish()
+    stats = decoder.stats.as_dict()
+    if args.json:
+        out.write(f'\n], "stats": {json.dumps(stats)}}}\n')
         return EXIT_OK
-    for f in frames:
-        head = f"{f['direction']:7} {f['command']:14} src={f['src']} dst={f['dst']}"
-        detail = ""
-        if "values" in f:
-            detail = " ".join(f"{k}={v}" for k, v in f["values"].items() if v is not None)
-        elif "version" in f:
-            detail = repr(f["version"])
-        elif "serial" in f:
-            detail = f"serial {f['serial']}"
-        elif "layout" in f:
-            detail = "layout " + " ".join(f["layout"])
-        elif f["payload"]:
-            detail = f["payload"]
-        print(f"{head}  {detail}".rstrip())
     dropped = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "frames" and v) or "nothing"
-    print(f"{len(frames)} frames; discarded: {dropped}")
+    out.write(f"{count} frames; discarded: {dropped}\n")
     return EXIT_OK
 
 

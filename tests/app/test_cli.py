@@ -147,7 +147,7 @@ def test_decode_a_captured_session() -> None:
     expected = next(e for e in session if e["command"] == "status_reply")["decoded"]
     assert status[0]["values"]["e_total"] == expected["e_total_kwh"]
     assert status[0]["values"]["pac"] == expected["pac_w"]
-    assert any(f.get("serial") == "0905BO0139" for f in frames)
+    assert any(f.get("values", {}).get("serial") == "0905BO0139" for f in frames)
 
 
 def test_service_install_dry_run_prints_a_notify_unit(tmp_path: Path) -> None:
