@@ -127,13 +127,13 @@ class Guard:
 
     @staticmethod
     def _sentinel(fd: FieldDef, raw: int | None) -> str | None:
-        if raw is None:
+        if raw is None or raw in fd.na_values:
+            # the spec says this raw value means "not measured" (Zac on a CMS 2000):
+            # decoding already made it None, and it is no fault worth a rejection
             return None
         ones = (1 << (16 * len(fd.codes))) - 1
         if raw == ones:
             return f"raw 0x{raw:0{4 * len(fd.codes)}X} is the 'not measured' sentinel"
-        if raw in fd.na_values:
-            return f"raw 0x{raw:X} means 'not available' for {fd.label}"
         return None
 
     def _range(self, fd: FieldDef, value: float) -> str | None:
