@@ -809,6 +809,7 @@ def analyse(h: Harness, raw: dict[str, Any]) -> Result:
     res.rate_limited = sum(1 for r in requests if r.status == 403)
     res.outage_failures = sum(1 for r in requests if r.body in ("drop", "http"))
     res.refused_400 = sum(1 for r in requests if r.status == 400)
+    res.details["http_400"] = [(r.path.rsplit("/", 1)[-1], r.body[:80]) for r in requests if r.status == 400][:10]
     for r in requests:
         keys = _rows_of(r)
         if not keys:
