@@ -43,11 +43,6 @@ def test_one_day_nothing_lost_nothing_twice_no_decrease(tmp_path: Path) -> None:
         device_faults=1,
         quiet=True,
         workdir=tmp_path,
-        # A late reply behind line noise on a socket:// line is taken as the next one (a client bug
-        # the 30-day run found, pinned by a strict xfail: test_late_reply_on_socket_is_dropped_not_taken);
-        # it would fail this day on some runs and not others, so the single inverter is on a second
-        # pty here.  The 30-day command keeps the TCP bridge and reports it.
-        second_line="pty",
     )
     res = run_endurance(opts)
     table = format_table(res)

@@ -1,11 +1,9 @@
-"""Bugs the 30-day endurance run found, each reproduced deterministically.
+"""Bugs the 30-day endurance run found, each reproduced deterministically; now regression tests.
 
-Each test states the behaviour the monitor should have.  One still open is
-marked ``xfail(strict=True, raises=AssertionError)`` with the bug named, so it
-turns into a failure (XPASS) the day the bug is fixed and the mark must go; the
-two fixed since (da190c0) stay as regression tests.  The set-up checks use
-``pytest.fail`` rather than ``assert``, so a broken set-up is a real failure,
-never an expected one.  Details: docs/endurance.md, "Findings".
+They were pinned as strict xfails until fixed (da190c0: the monitor's two,
+203ea44: the client's).  Each test states the behaviour the monitor should
+have; the set-up checks use ``pytest.fail`` rather than ``assert``, so a broken
+set-up is reported as such.  Details: docs/endurance.md, "Findings".
 """
 
 from __future__ import annotations
@@ -136,23 +134,9 @@ def test_restart_keeps_every_inverter_in_the_system_total(tmp_path: Path) -> Non
     assert not drops, f"system energy for PVOutput went down after the restart: {drops[:3]}"
 
 
-@pytest.mark.parametrize(
-    "transport",
-    [
-        "pty",
-        pytest.param(
-            "tcp",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="BUG pvgen/runtime/client.py _drain/_await_reply: they read port.in_waiting bytes, but "
-                "pyserial's socket:// in_waiting is 0 or 1 (select), not a byte count; a late reply behind line "
-                "noise is then taken as the reply to the next request (stored with the wrong time, the fresh one lost)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("transport", ["pty", "tcp"])
 def test_late_reply_on_socket_is_dropped_not_taken(transport: str) -> None:
+    """Found by the 30-day run (fixed in 203ea44): socket:// in_waiting is 0 or 1, not a byte count."""
     clock = ScaledClock(datetime(2026, 1, 6, 11, 0, tzinfo=TZ), 60)
     sim = Simulator("cms", SimOptions(spec="cms", serials=("LATE000001",), latitude=-27.47), clock=clock)
     server: PtyServer | TcpServer = TcpServer(sim, 0) if transport == "tcp" else PtyServer(sim)
