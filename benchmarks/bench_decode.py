@@ -192,86 +192,6 @@ def handwritten_decoder() -> Callable[[bytes], Any]:
     return decode_handwritten
 
 
-# --------------------------------------------------------------------------- prototype for the lead
-
-
-def prototype_plan_source(source: str, field_names: list[str]) -> str:
-    """Rewrite a WordDecoder plan from ``return _cls(k=v, ...)`` to slot-setter form.
-
-    A frozen slots dataclass's ``__init__`` stores every field through
-    ``object.__setattr__`` (a global lookup, an attribute lookup and a call per
-    field, 27 fields here); calling each slot descriptor's ``__set__`` directly
-    on ``object.__new__(cls)`` does the same stores at a fraction of the cost.
-    Kept here only to measure the gain of the patch proposed in
-    docs/performance.md; the runtime owns the real plan compiler.
-    """
-    head, _, call = source.partition("    return _cls(")
-    if not call.endswith(")"):
-        raise ValueError("unexpected plan source shape")
-    parts: list[str] = []
-    depth = 0
-    current = ""
-    for ch in call[:-1]:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        parts.append(current.strip())
-    given = dict(p.split("=", 1) for p in parts)
-    lines = [head.rstrip("\n"), "    o = _new(_cls)"]
-    lines += [f"    _set_{name}(o, {given.get(name, 'None')})" for name in field_names]
-    lines.append("    return o")
-    return "\n".join(lines)
-
-
-def prototype_decoder() -> Callable[[bytes], Any]:
-    """Generated path with the proposed plan (slot setters + memoised flag values)."""
-    import dataclasses
-
-    import pv.cms as cms
-
-    layout = _layout()
-    decoder = cms._STATUS
-    names = [f.name for f in dataclasses.fields(cms.Status)]
-    source = prototype_plan_source(decoder.source(layout), names)
-    flag_cache: dict[int, Any] = {}
-
-    def flag_value(value: int, cache: dict[int, Any] = flag_cache, cls: Any = cms.ErrorBits) -> Any:
-        found = cache.get(value)
-        if found is None:
-            found = cache[value] = cls(value)
-        return found
-
-    namespace: dict[str, Any] = {
-        "_unpack": struct.Struct(f">{len(layout)}H").unpack,
-        "_cls": cms.Status,
-        "_layout": layout,
-        "_new": object.__new__,
-        "_e_mode": {int(m): m for m in cms.Mode},
-        "_f_error_bits": flag_value,
-    }
-    for name in names:
-        namespace[f"_set_{name}"] = getattr(cms.Status, name).__set__
-    exec(compile(source, "<prototype plan>", "exec"), namespace)
-    plan = namespace["plan"]
-    parse = cms.CODEC.parse
-    width = 2 * len(layout)
-
-    def decode_prototype(frame: bytes) -> Any:
-        payload = parse(frame).payload
-        if len(payload) != width:
-            raise ValueError("payload does not match the layout")
-        return plan(payload)
-
-    return decode_prototype
-
-
 # --------------------------------------------------------------------------- figures
 
 
@@ -299,14 +219,6 @@ def throughput_rows(quick: bool) -> list[Row]:
         "construct_compiled": construct_decoder(compiled=True),
         "handwritten": handwritten_decoder(),
     }
-    proto: Callable[[bytes], Any] | None
-    proto_note = ""
-    try:
-        proto = prototype_decoder()
-        decoders["prototype"] = proto
-    except Exception as exc:  # the runtime changed shape: the prototype row is informative only
-        proto = None
-        proto_note = f"prototype not applicable to this runtime: {exc}"
     check_same(decoders)
     number = 10_000 if quick else 50_000
     per_call = {name: float("inf") for name in decoders}
@@ -340,20 +252,6 @@ def throughput_rows(quick: bool) -> list[Row]:
         Row("decode: generated time / hand-written time", gen / hand, "x", "<= 1.25", gen / hand <= 1.25),
         Row("decode: Construct time / generated time", con / gen, "x", ">= 10", con / gen >= 10),
     ]
-    if proto is not None:
-        p = per_call["prototype"]
-        rows.append(
-            Row(
-                "decode: proposed plan (slot setters) / hand-written",
-                p / hand,
-                "x",
-                "",
-                None,
-                f"{p * 1e6:.2f} µs/frame; prototype of the codec.py patch in docs/performance.md",
-            )
-        )
-    elif proto_note:
-        rows.append(Row("decode: proposed plan", None, "x", "", None, proto_note))
     return rows
 
 
