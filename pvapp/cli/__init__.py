@@ -1,0 +1,95 @@
+"""``pv``: one command line for talking to inverters, monitoring them, and their history.
+
+Each subcommand lives in the module of its kind (``device``: one line, ``monitor``:
+the service, ``export``, ``decode``, ``setup``, ``tools``); each registers its own
+parsers, so adding a command touches one file.  Shared conventions (exit
+statuses, one-line errors, port handling) are in ``common``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import decode, device, export, monitor, setup, tools
+from .common import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, Parser, RuntimeFailure, UsageError
+from .tools import run_pvoutput_service
+
+__all__ = ["EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "RuntimeFailure", "UsageError", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="pv",
+        description="Talk to Phoenixtec / Samil solar inverters (CMS 2000, Orion, SunEzy, Samil SolarRiver), "
+        "monitor them around the clock, keep every reading in SQLite and upload to PVOutput.",
+        epilog="`pv monitor` with no configuration runs on the built-in simulator. "
+        "See docs/monitor.md and docs/config.md.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="configuration file (default: $PV_CONFIG, ./pv.toml, ...)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("--debug-frames", action="store_true", help="log every frame sent and received as hex")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    for mod in (device, monitor, export, tools, decode, setup):
+        mod.register(sub)
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pvoutput-service"]:
+        return run_pvoutput_service(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    verbose = args.verbose + (1 if args.command == "monitor" else 0)
+    _setup_logging(verbose)
+    if args.debug_frames:
+        import pv
+
+        if sys.stderr.isatty():
+            pv.debug_color()
+        else:
+            pv.debug()
+        logging.getLogger("pv.frames").propagate = False  # its own handler prints the dump once
+    from pvapp.config import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"pv {args.command}: {exc}" if not str(exc).startswith("config error") else str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeFailure as exc:
+        print(f"pv {args.command}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # last resort: still one line, with a pointer to -vv
+        if verbose >= 2:
+            raise
+        name = type(exc).__name__
+        print(f"pv {args.command}: unexpected {name}: {exc} (run with -vv for details)", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Commands that talk to one line directly: ports, discover, info, status, params, set."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    UsageError,
+    add_json,
+    check_spec,
+    connect,
+    emit,
+    field_rows,
+    module,
+    open_port,
+    port_args,
+    sim_spec,
+    table,
+)
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from serial.tools import list_ports
+
+    by_id: dict[str, str] = {}
+    base = Path("/dev/serial/by-id")
+    if base.is_dir():
+        for link in sorted(base.iterdir()):
+            try:
+                by_id[os.path.realpath(link)] = str(link)
+            except OSError:
+                continue
+    ports: list[dict[str, str]] = []
+    for p in sorted(list_ports.comports(), key=lambda p: p.device):
+        ports.append(
+            {
+                "device": p.device,
+                "by_id": by_id.get(os.path.realpath(p.device), ""),
+                "description": p.description if p.description != "n/a" else "",
+                "hwid": p.hwid if p.hwid != "n/a" else "",
+            }
+        )
+
+    def text() -> str:
+        if not ports:
+            return "no serial ports found (a USB adapter plugged in? see also `pv simulate` and sim://cms)"
+        rows = [["DEVICE", "STABLE NAME (use this in pv.toml)", "DESCRIPTION"]]
+        rows += [[p["device"], p["by_id"] or "-", p["description"]] for p in ports]
+        return table(rows)
+
+    emit(ports, args.json, text)
+    return EXIT_OK
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    """Register every unregistered inverter on the line with distinct addresses."""
+    spec_id = check_spec(args.spec) or sim_spec(args.port) or "cms"
+    mod = module(spec_id)
+    if not mod.SPEC.registration:
+        sess = connect(args.port, spec_id, timeout=args.timeout)
+        found: list[dict[str, Any]] = [{"serial": sess.serial, "address": None}]
+        sess.close()
+    else:
+        conn = open_port(args.port, spec_id, args.timeout)
+        bus = mod.Inverter(conn, timeout=args.timeout)
+        found = []
+        try:
+            for _ in range(3):
+                bus.reset()
+            address = args.first_address
+            while address <= 254:
+                sn = bus.discover()
+                if sn is None:
+                    break
+                if bus.register(sn, address):
+                    found.append({"serial": sn, "address": address})
+                    address += 1
+                else:
+                    found.append({"serial": sn, "address": None})
+                    break
+        finally:
+            conn.close()
+
+    def text() -> str:
+        if not found:
+            return f"{args.port}: no inverter answered discover (asleep at night? wrong --spec? cable?)"
+        rows = [["SERIAL", "ADDRESS"]] + [[str(f["serial"]), str(f["address"] or "not registered")] for f in found]
+        return table(rows)
+
+    emit({"port": args.port, "spec": spec_id, "inverters": found}, args.json, text)
+    return EXIT_OK if found else EXIT_RUNTIME
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout)
+    try:
+        v = sess.client.read_version()
+    finally:
+        sess.close()
+    fields = {f.id: getattr(v, f.id, "") for f in sess.module.SPEC.version_fields}
+    data = {"port": args.port, "spec": sess.spec_id, "serial": sess.serial, "version": fields, "text": v.text}
+    emit(data, args.json, lambda: table([["spec", sess.spec_id], *[[k, str(x)] for k, x in fields.items()]]))
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout)
+    try:
+        st = sess.client.read_status()
+        frame = bytes(sess.client.last_frame)
+    finally:
+        sess.close()
+    spec = sess.module.SPEC
+    rows = field_rows(spec, st.values(), st)
+    data = {
+        "port": args.port,
+        "spec": sess.spec_id,
+        "serial": sess.serial,
+        "mode": st.mode_label,
+        "faults": list(st.faults),
+        "values": rows,
+        "unknown": {str(k): v for k, v in dict(st.unknown).items()} if getattr(st, "unknown", None) else {},
+        "frame": frame.hex(),
+    }
+
+    def text() -> str:
+        out = [["FIELD", "VALUE", ""]]
+        for r in rows:
+            shown = (
+                "-" if r["value"] is None else f"{r['value']:g}" if isinstance(r["value"], float) else str(r["value"])
+            )
+            out.append([r["label"], f"{shown} {r['unit']}".strip(), r.get("text", "")])
+        head = f"{sess.serial} ({sess.spec_id}) on {args.port}: mode {st.mode_label}"
+        faults = "faults: " + ("; ".join(st.faults) if st.faults else "none")
+        return "\n".join([head, faults, table(out)])
+
+    emit(data, args.json, text)
+    return EXIT_OK
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout)
+    try:
+        version = sess.client.read_version()
+        params = sess.client.read_parameters()
+    finally:
+        sess.close()
+    spec = sess.module.SPEC
+    values = params.values() if hasattr(params, "values") else {}
+    rows = []
+    for p in spec.parameters:
+        if p.id in values:
+            rows.append(
+                {
+                    "id": p.id,
+                    "label": p.label,
+                    "value": values[p.id],
+                    "unit": p.unit,
+                    "safe_min": p.safe_min,
+                    "safe_max": p.safe_max,
+                    "settable": bool(p.set_command),
+                }
+            )
+    data = {"port": args.port, "spec": sess.spec_id, "serial": sess.serial, "version": version.text, "parameters": rows}
+
+    def text() -> str:
+        out = [["PARAMETER", "ID", "VALUE", "SAFE RANGE"]]
+        for r in rows:
+            rng = (
+                f"{r['safe_min']:g}..{r['safe_max']:g}" if r["settable"] and r["safe_min"] is not None else "read only"
+            )
+            shown = "-" if r["value"] is None else f"{r['value']} {r['unit']}".strip()
+            out.append([r["label"], r["id"], shown, rng])
+        body = table(out) if rows else "(the inverter reports no parameters)"
+        return f"{sess.serial}: {version.text}\n{body}"
+
+    emit(data, args.json, text)
+    return EXIT_OK
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    spec_id = check_spec(args.spec) or sim_spec(args.port)
+    # validate the name and value against the spec before touching the line
+    if spec_id:
+        _settable(module(spec_id).SPEC, args.name, args.value)
+    sess = connect(args.port, spec_id, timeout=args.timeout)
+    try:
+        spec = sess.module.SPEC
+        p, value = _settable(spec, args.name, args.value)
+        old = sess.client.read_parameters().values().get(p.id)
+        unit = f" {p.unit}" if p.unit else ""
+        print(f"{sess.serial}: {p.label} ({p.id}) is {old}{unit}; new value {value:g}{unit}")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("refusing to write without confirmation: add --yes (no terminal to ask on)")
+            answer = input("Write it to the inverter? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                print("not changed")
+                return EXIT_RUNTIME
+        sess.client.set_parameter(p.id, value, confirm=True)
+        new = sess.client.read_parameters().values().get(p.id)
+        print(f"{p.label} is now {new}{unit} (was {old}{unit})")
+    finally:
+        sess.close()
+    return EXIT_OK
+
+
+def _settable(spec: Any, name: str, text: str) -> tuple[Any, float]:
+    by = {p.id: p for p in spec.parameters} | {p.label.lower(): p for p in spec.parameters}
+    p = by.get(name) or by.get(name.lower())
+    if p is None:
+        names = ", ".join(x.id for x in spec.parameters if x.set_command) or "none"
+        raise UsageError(f"NAME: {spec.id} has no parameter {name!r} (settable: {names})")
+    if not p.set_command:
+        raise UsageError(f"NAME: {p.id} is read-only in the {spec.id} spec")
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"VALUE: {text!r} is not a number") from None
+    if p.safe_min is None or p.safe_max is None:
+        raise UsageError(f"NAME: {p.id} has no safe range in the spec, so pv will not write it")
+    if not p.safe_min <= value <= p.safe_max:
+        unit = f" {p.unit}" if p.unit else ""
+        raise UsageError(
+            f"VALUE: {value:g}{unit} is outside the safe range {p.safe_min:g}..{p.safe_max:g}{unit} of {p.id}"
+        )
+    return p, value
+
+
+def register(sub: Any) -> None:
+    """Add this module's subcommands to the ``pv`` parser."""
+    p = sub.add_parser("ports", help="list serial ports with their stable /dev/serial/by-id names")
+    add_json(p)
+    p.set_defaults(func=cmd_ports)
+
+    p = sub.add_parser("discover", help="find every inverter on a line and register each at its own address")
+    port_args(p)
+    p.add_argument("--first-address", type=int, default=1, metavar="N", help="address of the first inverter (1)")
+    add_json(p)
+    p.set_defaults(func=cmd_discover)
+
+    for name, func, text in (
+        ("info", cmd_info, "version text of the inverter: model, firmware, serial"),
+        ("status", cmd_status, "live values with units, the operating mode and fault words"),
+        ("params", cmd_params, "the inverter's parameters with their safe ranges"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        port_args(p)
+        add_json(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "set",
+        help="write one parameter, only inside the spec's safe range, after confirmation",
+        description="Write one inverter parameter.  Values outside the spec's safe range are refused; the old and "
+        "new values are shown and you are asked to confirm (--yes skips the question, for scripts).",
+    )
+    port_args(p)
+    p.add_argument("name", metavar="NAME", help="parameter id or label (see `pv params`)")
+    p.add_argument("value", metavar="VALUE", help="new value in the parameter's unit")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_set)

@@ -1,0 +1,99 @@
+"""``pv export``: the readings history as CSV or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    EXIT_OK,
+    RuntimeFailure,
+    UsageError,
+    load_config,
+    parse_day,
+)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pvapp.storage import Storage, StorageError
+
+    cfg = load_config(args, storage=args.storage, timezone=args.timezone)
+    tz = cfg.timezone
+    first = parse_day(args.from_, "--from") if args.from_ else None
+    last = parse_day(args.to, "--to") if args.to else None
+    if first and last and last < first:
+        raise UsageError(f"--to: {last} is before --from {first}")
+    start = datetime(first.year, first.month, first.day, tzinfo=tz) if first else None
+    end = datetime(last.year, last.month, last.day, tzinfo=tz) + timedelta(days=1) if last else None
+    if not Path(cfg.storage.path).exists():
+        raise RuntimeFailure(f"no database at {cfg.storage.path} (has `pv monitor` run yet?)")
+    try:
+        db = Storage(cfg.storage.path, synchronous="NORMAL")
+    except StorageError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    rows = db.readings(serial=args.serial, start=start, end=end)
+    try:
+        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        db.close()
+        raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
+    try:
+        if args.format == "json":
+            out.write("[\n")
+            first_row = True
+            for r in rows:
+                item = {
+                    "time": r.time.isoformat(),
+                    "local_time": r.time.astimezone(tz).isoformat(),
+                    "serial": r.serial,
+                    "mode": r.mode,
+                    "faults": list(r.faults),
+                    "values": r.values,
+                    "rejected": r.rejected,
+                    "frame": r.raw_frame.hex(),
+                }
+                out.write(("" if first_row else ",\n") + json.dumps(item))
+                first_row = False
+            out.write("\n]\n")
+        else:
+            writer: Any = None
+            keys: list[str] = []
+            for r in rows:
+                if writer is None:
+                    keys = sorted(r.values)
+                    writer = csv.writer(out)
+                    writer.writerow(["time_utc", "local_time", "serial", *keys, "mode", "faults", "rejected"])
+                writer.writerow(
+                    [
+                        r.time.isoformat(),
+                        r.time.astimezone(tz).isoformat(),
+                        r.serial,
+                        *["" if r.values.get(k) is None else r.values.get(k) for k in keys],
+                        r.mode,
+                        "; ".join(r.faults),
+                        "; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items())),
+                    ]
+                )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        db.close()
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add this module's subcommands to the ``pv`` parser."""
+    p = sub.add_parser("export", help="readings history as CSV or JSON for a date range")
+    p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first local day (default: the beginning)")
+    p.add_argument("--to", metavar="YYYY-MM-DD", help="last local day, inclusive (default: the latest reading)")
+    p.add_argument("--serial", metavar="SN", help="only this inverter")
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (csv)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--storage", metavar="PATH", help="SQLite database file")
+    p.add_argument("--timezone", metavar="ZONE", help="time zone for local times and day boundaries")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,96 @@
+"""The long-running commands: ``pv monitor`` and ``pv upload`` (alias ``backfill``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    UsageError,
+    add_json,
+    check_spec,
+    emit,
+    load_config,
+    make_clock,
+    positive,
+    table,
+)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from pvapp.monitor.run import run_monitor
+
+    cfg = load_config(
+        args,
+        poll_interval=args.poll_interval,
+        storage=args.storage,
+        timezone=args.timezone,
+        clock=args.clock,
+        port=args.port,
+        spec=check_spec(args.spec),
+        asleep_after=args.asleep_after,
+    )
+    clock = make_clock(cfg)
+    live = None if args.display == "auto" else args.display == "live"
+    return run_monitor(cfg, clock=clock, live=live, duration=args.duration, no_upload=args.no_upload)
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from pvapp.monitor.run import upload_now
+
+    cfg = load_config(args, storage=args.storage, clock=args.clock)
+    if cfg.pvoutput is None or not cfg.pvoutput_systems:
+        raise UsageError("config error: pvoutput: no [pvoutput] table or no inverter with pvoutput_system")
+    if not cfg.pvoutput.api_key:
+        raise UsageError("config error: PV_PVOUTPUT_API_KEY: the PVOutput API key is not set in the environment")
+    results = upload_now(cfg, clock=make_clock(cfg), system=args.system)
+    data = {str(k): vars(v) for k, v in results.items()}
+
+    def text() -> str:
+        rows = [["SYSTEM", "SENT", "REJECTED", "PENDING", "REQUESTS", "NOTE"]]
+        for sid, r in results.items():
+            rows.append([str(sid), str(r.sent), str(r.rejected), str(r.pending), str(r.requests), r.stopped])
+        return table(rows)
+
+    emit(data, args.json, text)
+    return EXIT_OK if all(not r.pending for r in results.values()) else EXIT_RUNTIME
+
+
+def register(sub: Any) -> None:
+    """Add this module's subcommands to the ``pv`` parser."""
+    p = sub.add_parser(
+        "monitor",
+        help="poll every configured inverter, store every reading, upload and publish (the service)",
+        description="Run the monitor.  With no configuration file it runs the built-in simulator (sim://cms, "
+        "60x speed from 07:00) and stores into ./pv-demo.sqlite.",
+    )
+    p.add_argument("--port", metavar="PORT", help="poll this one port instead of the configured ones")
+    p.add_argument("--spec", "--model", dest="spec", metavar="ID", help="spec for --port (default cms)")
+    p.add_argument("--poll-interval", type=positive, metavar="S", help="seconds between polls")
+    p.add_argument("--asleep-after", type=positive, metavar="S", help="seconds of silence before 'asleep'")
+    p.add_argument("--storage", metavar="PATH", help="SQLite database file")
+    p.add_argument("--timezone", metavar="ZONE", help="local time zone of the site, e.g. Australia/Sydney")
+    p.add_argument("--clock", metavar="CLOCK", help=argparse.SUPPRESS)
+    p.add_argument("--duration", type=positive, metavar="S", help="stop after S real seconds (default: run until ^C)")
+    p.add_argument("--no-upload", action="store_true", help="do not upload to PVOutput (the queue still fills)")
+    p.add_argument(
+        "--display",
+        choices=("auto", "live", "lines"),
+        default="auto",
+        help="live table (terminal default) or one line per reading (default when piped or under systemd)",
+    )
+    p.set_defaults(func=cmd_monitor)
+
+    for name in ("upload", "backfill"):
+        p = sub.add_parser(
+            name,
+            help="send every queued status PVOutput does not have yet, now"
+            + (" (same as upload)" if name == "backfill" else ""),
+        )
+        p.add_argument("--system", type=int, metavar="ID", help="only this PVOutput system")
+        p.add_argument("--storage", metavar="PATH", help="SQLite database file")
+        p.add_argument("--clock", metavar="CLOCK", help=argparse.SUPPRESS)
+        add_json(p)
+        p.set_defaults(func=cmd_upload)

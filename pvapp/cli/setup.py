@@ -1,0 +1,95 @@
+"""Setting up a site: ``pv config init|check`` and ``pv service install``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    EXIT_OK,
+    Parser,
+    UsageError,
+    add_json,
+    emit,
+    load_config,
+    need_sub,
+)
+
+
+def cmd_config_init(args: argparse.Namespace) -> int:
+    from pvapp.config import EXAMPLE
+
+    if args.path == "-":
+        sys.stdout.write(EXAMPLE)
+        return EXIT_OK
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise UsageError(f"PATH: {path} exists (use --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE, encoding="utf-8")
+    print(f"wrote {path}: edit the [[ports]] table, then run `pv config check --config {path}`")
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    data = {
+        "source": cfg.source,
+        "ports": [
+            {"port": p.port, "spec": p.spec, "inverters": [i.serial or "auto" for i in p.inverters]} for p in cfg.ports
+        ],
+        "storage": str(cfg.storage.path),
+        "timezone": cfg.timezone_name,
+        "poll_interval": cfg.poll_interval,
+        "pvoutput_systems": {str(k): list(v) for k, v in cfg.pvoutput_systems.items()},
+        "pvoutput_key_set": bool(cfg.pvoutput and cfg.pvoutput.api_key),
+        "mqtt": cfg.mqtt is not None,
+    }
+
+    def text() -> str:
+        lines = [f"configuration OK ({cfg.source})"]
+        for p in data["ports"]:
+            lines.append(f"  port {p['port']} ({p['spec']}): inverters {', '.join(p['inverters'])}")
+        lines.append(f"  storage {data['storage']}, time zone {data['timezone']}, poll every {cfg.poll_interval:g} s")
+        if cfg.pvoutput:
+            key = "set" if data["pvoutput_key_set"] else "NOT SET (PV_PVOUTPUT_API_KEY)"
+            lines.append(f"  PVOutput systems {', '.join(data['pvoutput_systems']) or 'none'}; API key {key}")
+        return "\n".join(lines)
+
+    emit(data, args.json, text)
+    return EXIT_OK
+
+
+def cmd_service_install(args: argparse.Namespace) -> int:
+    from pvapp.service.install import install
+
+    return install(
+        user=args.user, unit_dir=args.unit_dir, config=args.config_path, dry_run=args.dry_run, pv_path=args.pv_path
+    )
+
+
+def register(sub: Any) -> None:
+    """Add this module's subcommands to the ``pv`` parser."""
+    p = sub.add_parser("config", help="write or check the configuration file")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
+    c = csub.add_parser("init", help="write a commented example configuration")
+    c.add_argument("path", nargs="?", default="pv.toml", metavar="PATH", help="where to write it (- for stdout)")
+    c.add_argument("--force", action="store_true", help="overwrite an existing file")
+    c.set_defaults(func=cmd_config_init)
+    c = csub.add_parser("check", help="load and validate the configuration, print a summary")
+    add_json(c)
+    c.set_defaults(func=cmd_config_check)
+    p.set_defaults(func=lambda a: need_sub(p))
+
+    p = sub.add_parser("service", help="install a systemd unit for `pv monitor` (Raspberry Pi)")
+    ssub = p.add_subparsers(dest="service_command", metavar="ACTION", parser_class=Parser)
+    s = ssub.add_parser("install", help="write the unit file and check serial-port permissions")
+    s.add_argument("--user", metavar="USER", help="account to run as (default: the current user)")
+    s.add_argument("--unit-dir", metavar="DIR", default="/etc/systemd/system", help="where to write the unit")
+    s.add_argument("--config-path", metavar="PATH", help="configuration file the service reads")
+    s.add_argument("--pv-path", metavar="PATH", help="the pv executable (default: this one)")
+    s.add_argument("--dry-run", action="store_true", help="print the unit instead of writing it")
+    s.set_defaults(func=cmd_service_install)
+    p.set_defaults(func=lambda a: need_sub(p))
