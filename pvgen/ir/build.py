@@ -1,0 +1,85 @@
+"""From a flattened spec to the intermediate model: one builder per section, in dependency order.
+
+Structural checks happened in the schema; the builders make the checks that
+need more than one entry at once (duplicate codes, dangling references,
+reserved names, doc text that could break out of a docstring).  Every builder
+reports into the same ``Checker``, so one run lists all of a spec's problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pvgen.runtime.model import FrameFormat, ProtocolSpec
+
+from ..errors import SpecError
+from ..loader import LoadedSpec
+from .check import Checker, check_docs
+from .commands import build_commands, check_required_commands
+from .examples import build_examples
+from .fields import build_fields
+from .frame import build_frame, build_transport
+from .model import SpecIR
+from .models import build_models, build_version
+from .types import build_types
+from .vocab import build_enums, build_flags, check_class_names
+
+
+def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
+    doc = loaded.doc
+    chk = Checker(loaded)
+    meta = doc["meta"]
+    abstract = bool(meta.get("abstract", False))
+
+    check_docs(doc, chk)
+    types, type_ids = build_types(doc, chk)
+    enums, enum_classes = build_enums(doc, chk)
+    flags, flag_classes = build_flags(doc, chk)
+    check_class_names(enum_classes, flag_classes, chk)
+    fields = build_fields(doc, "fields", chk, enum_classes, flag_classes)
+    params = build_fields(doc, "parameters", chk, enum_classes, flag_classes)
+    commands = build_commands(loaded, chk, type_ids)
+    if not abstract:
+        check_required_commands(loaded, chk, commands)
+    frame = build_frame(doc, chk, abstract)
+    transport = build_transport(doc)
+    version_type, version_fields = build_version(doc, chk, commands, types)
+    models = build_models(doc, chk, params, version_fields, abstract)
+    examples = build_examples(doc, chk, commands, fields, models)
+
+    if chk.problems:
+        raise SpecError(sorted(chk.problems, key=lambda p: (p.file, p.line, str(p.path))))
+
+    digest = hashlib.sha256()
+    for path in loaded.paths:
+        digest.update(path.read_bytes())
+    spec = ProtocolSpec(
+        id=meta["id"],
+        title=meta["title"],
+        doc=meta.get("doc", ""),
+        manufacturer=meta.get("manufacturer", ""),
+        frame=frame or FrameFormat(b"", 0, 0, 0, 1, (), 0, 0, 1),
+        transport=transport,
+        registration=bool(doc.get("registration", True)),
+        commands=tuple(commands),
+        fields=tuple(fields),
+        parameters=tuple(params),
+        enums=tuple(enums),
+        flags=tuple(flags),
+        version_fields=version_fields,
+        models=tuple(models),
+    )
+    files = list(loaded.files)
+    return SpecIR(
+        spec=spec,
+        source=files[-1],
+        chain_files=tuple(files),
+        digest=digest.hexdigest(),
+        abstract=abstract,
+        types=tuple(types),
+        examples=tuple(examples),
+        enum_classes=enum_classes,
+        flag_classes=flag_classes,
+        version_type=version_type,
+    )
