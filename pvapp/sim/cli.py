@@ -16,6 +16,8 @@ import time
 from types import FrameType
 from typing import Any, NoReturn
 
+from pvgen.runtime.text import shown
+
 from .options import OPTIONS, OptionError, SimOptions
 from .servers import PtyServer, TcpConnector, TcpServer, _Loop
 from .simulator import Simulator
@@ -94,7 +96,7 @@ def _summary(sim: Simulator) -> str:
     for inv in sim.inverters:
         state = "asleep" if not inv.awake else (f"addr {inv.address}" if inv.registered else "unregistered")
         parts.append(
-            f"{inv.serial} {state} {inv.mode_name(now)} Pac {inv.pac_at(now):.0f} W "
+            f"{shown(inv.serial)} {state} {inv.mode_name(now)} Pac {inv.pac_at(now):.0f} W "
             f"E-Today {inv.reported_e_today(now):.2f} kWh E-Total {inv.e_total:.1f} kWh"
         )
     return " | ".join(parts)
@@ -166,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(
         f"simulating {len(sim.inverters)} x {sim.model.title} ({sim.spec.id}), serials "
-        f"{', '.join(inv.serial for inv in sim.inverters)}, speed {opts.speed:g}x, "
+        f"{', '.join(shown(inv.serial) for inv in sim.inverters)}, speed {opts.speed:g}x, "
         f"sim time {sim.clock.now().isoformat(timespec='seconds')}",
         flush=True,
     )

@@ -77,6 +77,7 @@ class SimInverter:
         stale_etoday_minutes: float = 0.0,
         always_awake: bool = False,
         nominal_vac: float | None = None,
+        version_text: Mapping[str, str] | None = None,
     ) -> None:
         self.module = module
         self.spec: ProtocolSpec = module.SPEC
@@ -89,6 +90,7 @@ class SimInverter:
         self.stale_etoday = timedelta(minutes=stale_etoday_minutes)
         self.nominal_vac = nominal_vac or self._guess_nominal_vac()
         self.switched_off = False
+        self.version_text = dict(version_text or {})  # overrides of the model's version fields
         # faults and test overrides
         self.error_bits = 0
         self.wild: dict[str, int | None] = {}
@@ -162,6 +164,7 @@ class SimInverter:
         fields = dict(self.model.version)
         if "serial" in fields:
             fields["serial"] = self.serial
+        fields.update(self.version_text)
         return fields
 
     # -- time and energy --------------------------------------------------------

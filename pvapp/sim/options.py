@@ -104,16 +104,33 @@ def _latency(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def unescape(text: str) -> str:
+    r"""``\xNN`` escapes to the bytes they name: how a hostile device's text is written in an option."""
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _one_byte_text(text: str, what: str) -> str:
+    if "\0" in text or any(ord(c) > 0xFF for c in text):
+        raise ValueError(f"{what} {text!r} must be single bytes without NUL (write controls as \\xNN)")
+    return text
+
+
 def _serials(text: str) -> tuple[str, ...]:
-    items = tuple(s.strip() for s in text.split(",") if s.strip())
+    items = tuple(unescape(s.strip()) for s in text.split(",") if s.strip())
     if not items:
         raise ValueError("expected a comma-separated list of serial numbers")
     for s in items:
-        if not s.isascii() or not s.isprintable():
-            raise ValueError(f"serial {s!r} must be printable ASCII")
+        _one_byte_text(s, "serial")
     if len(set(items)) != len(items):
         raise ValueError("serial numbers must be distinct")
     return items
+
+
+def _version_text(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"expected FIELD:TEXT, e.g. model:SolarRiver, got {text!r}")
+    return name, _one_byte_text(unescape(value), f"version field {name}")
 
 
 def _awake(text: str) -> str:
@@ -157,6 +174,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("e_total", _float_range(0.0, None), "KWH", "E-Total of the first inverter at start (default 1500)"),
     Option("h_total", _float_range(0.0, None), "H", "h-Total of the first inverter at start (default 4000)"),
     Option("fault", parse_fault, "KIND[:ARG]", "inject a fault (repeatable); see docs/simulator.md", repeat=True),
+    Option(
+        "version_text",
+        _version_text,
+        "FIELD:TEXT",
+        "replace one text field of the version reply (repeatable; \\xNN for any byte: a hostile device)",
+        repeat=True,
+    ),
     Option("record", str, "PATH", "append every status served, with its values, to this JSONL file"),
 )
 
@@ -186,6 +210,7 @@ class SimOptions:
     e_total: float = 1500.0
     h_total: float = 4000.0
     fault: list[FaultSpec] = field(default_factory=list)
+    version_text: list[tuple[str, str]] = field(default_factory=list)
     record: str | None = None
 
     def __post_init__(self) -> None:

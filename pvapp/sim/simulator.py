@@ -184,6 +184,12 @@ class Simulator:
         for sn in serials:
             if len(sn) > width:
                 raise OptionError(f"serials: {sn!r} is longer than the {width} characters a {self.spec.id} serial has")
+        widths = {tf.id: tf.width for tf in self.spec.version_fields}
+        for name, text in opts.version_text:
+            if name not in widths:
+                raise OptionError(f"version_text: {self.spec.id} has no version field {name!r} ({', '.join(widths)})")
+            if len(text) > widths[name]:
+                raise OptionError(f"version_text: {text!r} is longer than the {widths[name]} bytes of {name}")
         now = self.clock.now()
         self.inverters: list[SimInverter] = [
             SimInverter(
@@ -197,6 +203,7 @@ class Simulator:
                 h_total=opts.h_total + 211 * i,
                 stale_etoday_minutes=opts.stale_etoday,
                 always_awake=opts.awake == "always",
+                version_text=dict(opts.version_text),
             )
             for i, sn in enumerate(serials)
         ]
@@ -372,7 +379,7 @@ class Simulator:
             # broadcasts pick the rest up one by one.
             for inv in awake:
                 if not inv.registered:
-                    payload = inv.serial.encode("ascii")
+                    payload = inv.serial.encode("latin-1")  # any byte: hostile devices are simulated too
                     return [(self._build(cmd, payload, src=bcast, dst=host), None)]
             return []
         if kind == "register":
