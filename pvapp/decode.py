@@ -26,6 +26,7 @@ from typing import Any
 
 from pvgen.runtime.framing import Frame, Framer, FramerStats
 from pvgen.runtime.model import CommandDef, ProtocolSpec
+from pvgen.runtime.text import safe
 
 __all__ = [
     "CaptureError",
@@ -332,4 +333,5 @@ def describe(rec: dict[str, Any]) -> str:
         parts.append(f"error: {rec['error']}")
     if "payload" in rec and not values:
         parts.append(f"payload={rec['payload']}")
-    return head + (": " + "  ".join(p for p in parts if p) if any(parts) else "")
+    # version texts and serials are the device's words: escaped, so a capture cannot drive the terminal
+    return safe(head + (": " + "  ".join(p for p in parts if p) if any(parts) else ""))

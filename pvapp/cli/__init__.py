@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pvgen.runtime.text import SafeFormatter, safe
+
 from . import decode, device, export, monitor, setup, tools
 from .common import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, Parser, RuntimeFailure, UsageError
 from .tools import run_pvoutput_service
@@ -41,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    # every log line is redacted and has device text escaped, whichever logger wrote it
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -71,13 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(f"pv {args.command}: {exc}" if not str(exc).startswith("config error") else str(exc), file=sys.stderr)
+        text = safe(exc)  # errors echo input: it is shown as data, never as terminal control
+        print(f"pv {args.command}: {text}" if not text.startswith("config error") else text, file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(safe(exc), file=sys.stderr)
         return EXIT_USAGE
     except RuntimeFailure as exc:
-        print(f"pv {args.command}: {exc}", file=sys.stderr)
+        print(f"pv {args.command}: {safe(exc)}", file=sys.stderr)
         return EXIT_RUNTIME
     except KeyboardInterrupt:
         return 130
@@ -87,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose >= 2:
             raise
         name = type(exc).__name__
-        print(f"pv {args.command}: unexpected {name}: {exc} (run with -vv for details)", file=sys.stderr)
+        print(f"pv {args.command}: unexpected {name}: {safe(exc)} (run with -vv for details)", file=sys.stderr)
         return EXIT_RUNTIME
 
 

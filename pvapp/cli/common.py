@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, NoReturn
 
+from pvgen.runtime.text import redact, safe, shown
+
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -43,7 +45,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (the usage is one ``--help`` away)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {safe(message)} (see {self.prog} --help)\n")
 
 
 def spec_ids() -> tuple[str, ...]:
@@ -162,10 +164,17 @@ def refine_spec(spec_id: str, client: Any) -> str:
 
 
 def emit(data: Any, as_json: bool, text: Callable[[], str]) -> None:
+    """Print a result.  Both forms pass the one redaction path; text also has controls escaped.
+
+    JSON escapes control characters itself (``ensure_ascii``); the text form
+    keeps the line breaks ``pv`` put there and escapes everything else that
+    is not printable, as a backstop for device text the command did not pass
+    through ``shown`` itself.
+    """
     if as_json:
-        print(json.dumps(data, indent=2, default=json_default))
+        print(redact(json.dumps(data, indent=2, default=json_default)))
     else:
-        print(text())
+        print(shown(redact(text()), newlines=True))
 
 
 def json_default(o: Any) -> Any:
@@ -197,6 +206,7 @@ def field_rows(spec: Any, values: dict[str, Any], status: Any = None) -> list[di
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
+    rows = [[safe(c) for c in r] for r in rows]  # escaped before measuring, so columns line up
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 

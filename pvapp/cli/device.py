@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pvgen.runtime.text import safe
+
 from .common import (
     EXIT_OK,
     EXIT_RUNTIME,
@@ -136,7 +138,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "-" if r["value"] is None else f"{r['value']:g}" if isinstance(r["value"], float) else str(r["value"])
             )
             out.append([r["label"], f"{shown} {r['unit']}".strip(), r.get("text", "")])
-        head = f"{sess.serial} ({sess.spec_id}) on {args.port}: mode {st.mode_label}"
+        head = f"{safe(sess.serial)} ({sess.spec_id}) on {safe(args.port)}: mode {safe(st.mode_label)}"
         faults = "faults: " + ("; ".join(st.faults) if st.faults else "none")
         return "\n".join([head, faults, table(out)])
 
@@ -178,7 +180,7 @@ def cmd_params(args: argparse.Namespace) -> int:
             shown = "-" if r["value"] is None else f"{r['value']} {r['unit']}".strip()
             out.append([r["label"], r["id"], shown, rng])
         body = table(out) if rows else "(the inverter reports no parameters)"
-        return f"{sess.serial}: {version.text}\n{body}"
+        return f"{safe(sess.serial)}: {safe(version.text)}\n{body}"
 
     emit(data, args.json, text)
     return EXIT_OK
@@ -195,7 +197,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         p, value = _settable(spec, args.name, args.value)
         old = sess.client.read_parameters().values().get(p.id)
         unit = f" {p.unit}" if p.unit else ""
-        print(f"{sess.serial}: {p.label} ({p.id}) is {old}{unit}; new value {value:g}{unit}")
+        print(f"{safe(sess.serial)}: {p.label} ({p.id}) is {old}{unit}; new value {value:g}{unit}")
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("refusing to write without confirmation: add --yes (no terminal to ask on)")

@@ -17,6 +17,7 @@ from datetime import tzinfo
 from typing import TextIO
 
 from pvapp.reading import InverterInfo, InverterState, Reading
+from pvgen.runtime.text import SafeFormatter, shown
 
 NOTE_LINES = 5  # log messages kept under the live table
 
@@ -94,7 +95,7 @@ class ConsoleOutput:
             parts.append("faults " + "; ".join(reading.faults))
         if reading.rejected:
             parts.append("rejected " + ", ".join(sorted(reading.rejected)))
-        return "  ".join(parts)
+        return shown("  ".join(parts))  # the serial, mode and faults came from the device
 
     def publish(self, reading: Reading) -> None:
         with self._lock:
@@ -137,6 +138,7 @@ class ConsoleOutput:
             row += [format_value(reading.values.get(fid), *units.get(fid, ("", None))) for fid, _ in MAIN_FIELDS]
             row.append(reading.mode + (" [" + "; ".join(reading.faults) + "]" if reading.faults else ""))
             rows.append(row)
+        rows = [[shown(c) for c in r] for r in rows]  # device text as data, escaped before measuring
         widths = [max(len(r[i]) for r in [heads, *rows]) for i in range(len(heads))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [heads, *rows]]
         if self._notes:
@@ -157,7 +159,7 @@ class _NoteHandler(logging.Handler):
     def __init__(self, console: ConsoleOutput) -> None:
         super().__init__()
         self.console = console
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        self.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
