@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pvgen.runtime.text import serial_problem
+
 # Fallback when the generated package cannot be listed (it always can once installed).
 _KNOWN_SPECS = ("cms", "orion", "samil", "samil_tcp", "sunezy")
 
@@ -320,6 +322,8 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
             if not isinstance(serial, str) or not serial.strip():
                 raise ConfigError(f"{ikey}.serial", 'expected the serial number as a string, or "auto"')
             serial_v = None if serial.strip().lower() == "auto" else serial.strip()
+            if serial_v is not None and (problem := serial_problem(serial_v)):
+                raise ConfigError(f"{ikey}.serial", f"{serial_v!r} is not a serial number: {problem}")
             if serial_v is not None:
                 if serial_v in seen_serials:
                     raise ConfigError(

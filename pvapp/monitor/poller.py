@@ -38,7 +38,9 @@ from pvapp.clock import Clock
 from pvapp.config import InverterConfig, PortConfig
 from pvapp.reading import InverterInfo, InverterState
 from pvgen.runtime.errors import InverterError, NoReply, PortGone, ProtocolError
+from pvgen.runtime.text import serial_problem
 
+from .bounded import SeenOnce
 from .guards import Guard
 
 log = logging.getLogger("pv.monitor")
@@ -73,6 +75,7 @@ class InverterSlot:
     silent_since: datetime | None = None
     registered: bool = False
     misses: int = 0  # consecutive polls without a reply
+    garbled: bool = False  # the last reply was malformed (logged once until a good one)
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -121,7 +124,8 @@ class PortPoller(threading.Thread):
             for i, inv in enumerate(cfg.inverters)
         ]
         self.needs_reset = True
-        self.strangers: set[str] = set()  # serials that answered but are not configured
+        self.strangers = SeenOnce()  # serials that answered but are not configured (bounded)
+        self.refused = SeenOnce()  # serials refused as malformed, each logged once (bounded)
         self.last_beat = time.monotonic()  # for the watchdog: when the loop last turned
 
     # -- the loop ----------------------------------------------------------------
@@ -238,6 +242,8 @@ class PortPoller(threading.Thread):
             sn = bus.discover()
             if sn is None:
                 return
+            if not self._admissible(sn):
+                continue
             target = self._slot_for(sn)
             if target is None:
                 if sn not in self.strangers:  # once, not every cycle: it keeps answering discover
@@ -264,12 +270,21 @@ class PortPoller(threading.Thread):
                 return slot
         return None
 
+    def _admissible(self, sn: str) -> bool:
+        """A serial from the line may become a topic, an id and a key only if it is well-formed."""
+        problem = serial_problem(sn)
+        if problem is not None and self.refused.first(sn):
+            log.warning("port %s: ignoring an inverter whose serial %r is malformed: %s", self.cfg.port, sn, problem)
+        return problem is None
+
     def _identify(self, slot: InverterSlot, serial: str | None) -> None:
         """After registration: version text (first time), status layout, guard."""
         try:
             if slot.info is None:
                 version = slot.client.read_version()
                 sn = serial or getattr(version, "serial", "") or slot.cfg.serial or slot.key
+                if not self._admissible(sn):
+                    return
                 slot.serial = sn
                 slot.info = InverterInfo(
                     serial=sn,
@@ -307,13 +322,16 @@ class PortPoller(threading.Thread):
             raise
         except ProtocolError as exc:
             slot.errors["protocol"] = slot.errors.get("protocol", 0) + 1
-            log.debug("inverter %s: %s", slot.label, exc)
+            # a wrong-length or garbled reply is news once per episode, not once per poll
+            log.log(logging.DEBUG if slot.garbled else logging.WARNING, "inverter %s: %s", slot.label, exc)
+            slot.garbled = True
             return
         except InverterError as exc:
             slot.errors["other"] = slot.errors.get("other", 0) + 1
             log.debug("inverter %s: %s", slot.label, exc)
             return
         now = self.clock.now()
+        slot.garbled = False
         slot.last_reply = now
         slot.silent_since = None
         slot.misses = 0

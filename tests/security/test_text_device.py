@@ -1,0 +1,127 @@
+"""Device text is data, not terminal control: every command that prints inverter text, and the logs.
+
+The simulator plays a hostile inverter: its serial number carries "clear screen"
+(ESC [2J), its model text an OSC 52 "set the clipboard" sequence ending in BEL,
+its manufacturer a C1 CSI (0x9B, which a UTF-8 terminal may take as ESC [).  Each
+command must show those bytes as visible escapes and never write them raw.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from pv import cms
+
+from .clirun import pv_cmd, pv_env, run_pv
+
+SERIAL = "AB\x1b[2J01"  # 8 bytes: fits the 10-byte serial of the AA AA family
+MODEL = "\x1b]52;c;cHduZWQ=\x07"  # 16 bytes: OSC 52 writes "pwned" to the clipboard
+MAKER = "\x9b31mRED"  # C1 CSI: ESC [ on terminals that honour 8-bit controls
+HOSTILE = (
+    "sim://cms?awake=always&serials=AB\\x1b[2J01"
+    "&version_text=model:\\x1b]52;c;cHduZWQ=\\x07&version_text=manufacturer:\\x9b31mRED"
+)
+RAW = ("\x1b", "\x07", "\x9b")
+
+
+def assert_no_raw_controls(*texts: str) -> None:
+    for text in texts:
+        for ch in RAW:
+            assert ch not in text, f"raw {ch!r} written: {text!r}"
+
+
+@pytest.mark.parametrize("command", ["status", "info", "discover", "params"])
+def test_one_shot_commands_show_device_text_escaped(command: str) -> None:
+    proc = run_pv(command, HOSTILE)
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout, proc.stderr)
+    assert "AB\\x1b[2J01" in proc.stdout  # the serial is there, visibly
+    if command in ("info", "params"):
+        assert "\\x1b]52;c;cHduZWQ=\\x07" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["status", "info", "discover"])
+def test_json_output_escapes_controls_and_keeps_the_raw_value(command: str) -> None:
+    proc = run_pv(command, HOSTILE, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout)
+    data = json.loads(proc.stdout)
+    serials = [i["serial"] for i in data["inverters"]] if command == "discover" else [data["serial"]]
+    assert serials == [SERIAL]  # JSON carries the value itself, escaped by the format
+
+
+def test_set_confirmation_shows_the_serial_escaped() -> None:
+    proc = run_pv("set", HOSTILE, "t_start", "40", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout, proc.stderr)
+    assert proc.stdout.startswith("AB\\x1b[2J01: T-Start (t_start) is 30 s; new value 40 s")
+
+
+def test_decode_shows_a_captured_serial_escaped(tmp_path: Path) -> None:
+    discover = cms.SPEC.command("discover")
+    frame = cms.CODEC.build(discover.control, discover.reply_function, SERIAL.encode("latin-1"), src=0, dst=0x100)
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(frame)
+    proc = run_pv("decode", str(capture), "--spec", "cms")
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout)
+    assert "AB\\x1b[2J01" in proc.stdout
+
+
+def test_error_messages_echo_input_escaped(tmp_path: Path) -> None:
+    """A file name or a TOML key is echoed in the error: as data."""
+    proc = run_pv("decode", str(tmp_path / "no\x1b[2Jsuch"))
+    assert proc.returncode == 2
+    assert_no_raw_controls(proc.stderr)
+    assert "no\\x1b[2Jsuch" in proc.stderr
+    config = tmp_path / "pv.toml"
+    config.write_text('"\\u001b]0;title\\u0007" = 1\n[[ports]]\nport = "sim://cms"\n', encoding="utf-8")
+    proc = run_pv("--config", str(config), "config", "check")
+    assert proc.returncode == 2
+    assert_no_raw_controls(proc.stderr)
+    assert "\\x1b]0;title\\x07: unknown key" in proc.stderr
+
+
+def _monitor(tmp_path: Path, url: str, seconds: float = 4.0) -> subprocess.CompletedProcess[str]:
+    env = pv_env(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_DATA_HOME=str(tmp_path / "data"))
+    args = ("monitor", "--port", url, "--storage", str(tmp_path / "pv.sqlite"), "--display", "lines")
+    args += ("--poll-interval", "0.5", "--duration", str(seconds), "--no-upload")
+    return subprocess.run(pv_cmd(*args), env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_monitor_screen_and_logs_show_version_text_escaped_and_store_it_raw(tmp_path: Path) -> None:
+    url = "sim://cms?awake=always&version_text=model:\\x1b]52;c;cHduZWQ=\\x07&version_text=manufacturer:\\x9b31mRED"
+    proc = _monitor(tmp_path, url)
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout, proc.stderr)
+    assert "Pac" in proc.stdout  # it did poll and print readings
+    assert "\\x1b]52;c;cHduZWQ=\\x07" in proc.stderr  # the "found ... model" log line, escaped
+    with sqlite3.connect(tmp_path / "pv.sqlite") as db:
+        models = {row[0] for row in db.execute("SELECT model FROM inverters")}
+    assert models == {MODEL}  # storage keeps what the device said
+
+
+def test_monitor_refuses_a_malformed_serial_once(tmp_path: Path) -> None:
+    proc = _monitor(tmp_path, "sim://cms?awake=always&serials=AB\\x1b[2J01")
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout, proc.stderr)
+    refusals = [line for line in proc.stderr.splitlines() if "serial" in line and "malformed" in line]
+    assert len(refusals) == 1, proc.stderr  # once, not every cycle
+    assert "\\x1b[2J" in refusals[0] and "not visible ASCII" in refusals[0]
+    with sqlite3.connect(tmp_path / "pv.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("serial", ["AB\\u001b[2J01", "AB CD", "X0905BO0139X0905BO0139X0905BO0139"])
+def test_configured_serials_are_validated(tmp_path: Path, serial: str) -> None:
+    config = tmp_path / "pv.toml"
+    config.write_text(f'[[ports]]\nport = "sim://cms"\n[[ports.inverters]]\nserial = "{serial}"\n', encoding="utf-8")
+    proc = run_pv("--config", str(config), "config", "check")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("config error: ports[0].inverters[0].serial: ")
+    assert_no_raw_controls(proc.stderr)
+    assert len(proc.stderr.splitlines()) == 1
