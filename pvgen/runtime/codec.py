@@ -20,6 +20,7 @@ from .errors import ProtocolError
 from .model import FieldDef, ProtocolSpec, TextField
 
 RUNTIME_API = 1
+MAX_PLANS = 64  # compiled layouts kept per record class; an inverter has one or two
 
 T = TypeVar("T")
 
@@ -144,6 +145,8 @@ class WordDecoder(Generic[T]):
         key = layout if type(layout) is tuple else tuple(layout)
         plan = self._plans.get(key)
         if plan is None:
+            if len(self._plans) >= MAX_PLANS:  # a line sending ever new layouts must not grow memory
+                del self._plans[next(iter(self._plans))]
             plan = self._plans[key] = self.compile(key)
         if len(payload) != len(key) << 1:
             raise ProtocolError(
