@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +199,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         p, value = _settable(spec, args.name, args.value)
         old = sess.client.read_parameters().values().get(p.id)
         unit = f" {p.unit}" if p.unit else ""
-        print(f"{safe(sess.serial)}: {p.label} ({p.id}) is {old}{unit}; new value {value:g}{unit}")
+        print(f"{safe(sess.serial)}: {p.label} ({p.id}) is {old}{unit}; new value {_exact(p, value)}{unit}")
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("refusing to write without confirmation: add --yes (no terminal to ask on)")
@@ -213,7 +215,23 @@ def cmd_set(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ASCII digits only: float() would also take "1_5_0", "١٥٠", "nan", "inf" and "1e2".
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def _exact(p: Any, value: float) -> str:
+    """The value as it goes on the wire, at the parameter's resolution (what the user confirms)."""
+    return f"{p.to_value(p.to_raw(value)):.{p.decimals}f}"
+
+
 def _settable(spec: Any, name: str, text: str) -> tuple[Any, float]:
+    """The parameter and the value to write, or a UsageError saying what is wrong.
+
+    A value finer than the parameter's resolution is refused rather than
+    rounded: these are grid-protection settings, and writing 31 s when the
+    user typed 30.7 would be a value nobody asked for.  The error names the
+    two nearest values that can be written.
+    """
     by = {p.id: p for p in spec.parameters} | {p.label.lower(): p for p in spec.parameters}
     p = by.get(name) or by.get(name.lower())
     if p is None:
@@ -221,14 +239,22 @@ def _settable(spec: Any, name: str, text: str) -> tuple[Any, float]:
         raise UsageError(f"NAME: {spec.id} has no parameter {name!r} (settable: {names})")
     if not p.set_command:
         raise UsageError(f"NAME: {p.id} is read-only in the {spec.id} spec")
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"VALUE: {text!r} is not a number") from None
+    if not _DECIMAL.fullmatch(text.strip()):
+        raise UsageError(f"VALUE: {text!r} is not a number (ASCII digits 0-9, an optional sign and point)")
+    exact = Decimal(text.strip())
     if p.safe_min is None or p.safe_max is None:
         raise UsageError(f"NAME: {p.id} has no safe range in the spec, so pv will not write it")
+    unit = f" {p.unit}" if p.unit else ""
+    step = Decimal(p.scale)
+    steps = exact / step
+    if steps != steps.to_integral_value():
+        below = steps.to_integral_value(ROUND_FLOOR) * step
+        raise UsageError(
+            f"VALUE: {text.strip()}{unit} is finer than the {p.scale}{unit} resolution of {p.id}: "
+            f"give {below:.{p.decimals}f} or {below + step:.{p.decimals}f}"
+        )
+    value = float(exact)
     if not p.safe_min <= value <= p.safe_max:
-        unit = f" {p.unit}" if p.unit else ""
         raise UsageError(
             f"VALUE: {value:g}{unit} is outside the safe range {p.safe_min:g}..{p.safe_max:g}{unit} of {p.id}"
         )
