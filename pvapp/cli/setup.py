@@ -85,8 +85,17 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("service", help="install a systemd unit for `pv monitor` (Raspberry Pi)")
     ssub = p.add_subparsers(dest="service_command", metavar="ACTION", parser_class=Parser)
-    s = ssub.add_parser("install", help="write the unit file and check serial-port permissions")
-    s.add_argument("--user", metavar="USER", help="account to run as (default: the current user)")
+    s = ssub.add_parser(
+        "install",
+        help="write a sandboxed unit file (runs as the unprivileged account 'pv', never root)",
+        description="Write /etc/systemd/system/pv-monitor.service.  The service runs as a dedicated unprivileged "
+        "account, 'pv' by default (create it once with: sudo useradd --system --user-group --home-dir /var/lib/pv "
+        "--no-create-home --shell /usr/sbin/nologin --groups dialout pv), never as root, sandboxed "
+        "(see docs/security.md).",
+    )
+    s.add_argument(
+        "--user", metavar="USER", help="account to run as (default: pv, a dedicated system account; never root)"
+    )
     s.add_argument("--unit-dir", metavar="DIR", default="/etc/systemd/system", help="where to write the unit")
     s.add_argument("--config-path", metavar="PATH", help="configuration file the service reads")
     s.add_argument("--pv-path", metavar="PATH", help="the pv executable (default: this one)")

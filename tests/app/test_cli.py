@@ -156,8 +156,9 @@ def test_service_install_dry_run_prints_a_notify_unit(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Type=notify" in proc.stdout and "WatchdogSec=" in proc.stdout
-    assert f"ExecStart=/usr/bin/pv --config {tmp_path / 'pv.toml'} monitor" in proc.stdout
-    written = run_pv("service", "install", "--unit-dir", str(tmp_path), "--pv-path", "/usr/bin/pv")
+    assert f'ExecStart="/usr/bin/pv" --config "{tmp_path / "pv.toml"}" monitor' in proc.stdout
+    account = "daemon"  # any unprivileged account that exists (the default, pv, is created by the user)
+    written = run_pv("service", "install", "--unit-dir", str(tmp_path), "--pv-path", "/usr/bin/pv", "--user", account)
     assert written.returncode == 0, written.stderr
     assert (tmp_path / "pv-monitor.service").read_text().startswith("# systemd unit")
 
