@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 import os
 import pkgutil
 import tomllib
@@ -26,7 +27,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pvgen.runtime.text import serial_problem
+from pvgen.runtime.text import register_secret, serial_problem
+
+log = logging.getLogger("pv.config")
+
+# Keys whose value is a secret when found in a configuration file (the API key is refused outright).
+_SECRET_KEYS = (("mqtt", "password"),)
 
 # Fallback when the generated package cannot be listed (it always can once installed).
 _KNOWN_SPECS = ("cms", "orion", "samil", "samil_tcp", "sunezy")
@@ -77,7 +83,7 @@ class PortConfig:
 
 @dataclass(frozen=True, slots=True)
 class PVOutputConfig:
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # a repr goes into logs and tracebacks
     host: str = "https://pvoutput.org"
     upload_interval: float = 300.0  # seconds between upload rounds
     status_interval: int | None = None  # minutes; None: read from getsystem
@@ -172,8 +178,31 @@ def load(
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
+        _warn_readable_secrets(path, data)
         cfg = from_table(data, env=env, source=str(path))
     return apply_overrides(cfg, env, overrides or {})
+
+
+def _warn_readable_secrets(path: Path, data: Mapping[str, Any]) -> None:
+    """A secret in a file that other accounts can read is a secret shared with them: say so."""
+    found = [
+        f"{table}.{key}" for table, key in _SECRET_KEYS if isinstance(data.get(table), dict) and key in data[table]
+    ]
+    if not found:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s holds %s but other accounts can read it (mode %o): chmod 600 %s, or better move it to "
+            "the environment (PV_MQTT_PASSWORD in an EnvironmentFile of mode 600, see docs/security.md)",
+            path,
+            ", ".join(found),
+            mode & 0o777,
+            path,
+        )
 
 
 def demo_config(env: Mapping[str, str]) -> Config:
@@ -408,8 +437,16 @@ def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any
                 changes["storage"] = StorageConfig(path=default_data_dir(env) / "pv.sqlite")
     pvo = cfg.pvoutput
     if pvo is not None:
-        key = env.get("PV_PVOUTPUT_API_KEY") or None
+        raw_key = env.get("PV_PVOUTPUT_API_KEY") or ""
+        register_secret(raw_key)  # masked in every log line and error from here on
+        key = raw_key.strip() or None  # a trailing CR/LF from an env file edited on Windows is not part of it
         host = env.get("PV_PVOUTPUT_HOST") or pvo.host
+        if not host.startswith(("http://", "https://")):
+            raise ConfigError("PV_PVOUTPUT_HOST", f"expected an http(s) URL, got {host!r}")
+        from pvgen.runtime.pvoutput.client import warn_plain_http
+
+        scheme, _, bare = host.rstrip("/").partition("://")
+        warn_plain_http(bare, scheme == "https")
         changes["pvoutput"] = replace(pvo, api_key=key, host=host.rstrip("/"))
     return replace(cfg, **changes) if changes else cfg
 
@@ -424,7 +461,9 @@ def validate_mqtt(table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     if validate is None:
         return None
     try:
-        return validate(table, env)
+        result = validate(table, env)
+        register_secret(getattr(result, "password", None))
+        return result
     except ConfigError:
         raise
     except (ValueError, TypeError, KeyError) as exc:

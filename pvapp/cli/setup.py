@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,64 @@ from .common import (
     need_sub,
 )
 
+SECRETS = (
+    ("PV_PVOUTPUT_API_KEY", "PVOutput API key (Settings > API Key on pvoutput.org)"),
+    ("PV_MQTT_PASSWORD", "MQTT broker password (with mqtt.username in pv.toml)"),
+)
+
+
+def _env_value(value: str) -> str:
+    """A value for a systemd EnvironmentFile line, taken literally."""
+    if "'" not in value:
+        return f"'{value}'"
+    return '"' + "".join("\\" + c if c in '\\"$`' else c for c in value) + '"'
+
+
+def env_file_text(env: dict[str, str], ask: Any = None) -> str:
+    lines = [
+        "# Secrets for `pv monitor` under systemd (EnvironmentFile= in pv-monitor.service).",
+        "# systemd reads this file as root before starting the service: keep it root:root, mode 600.",
+    ]
+    for name, what in SECRETS:
+        value = (env.get(name) or (ask(f"{what} (empty: none): ") if ask else "") or "").strip()
+        if any(not ch.isprintable() for ch in value):
+            raise UsageError(f"{name}: the value holds control characters")
+        lines.append(f"# {what}")
+        lines.append(f"{name}={_env_value(value)}" if value else f"# {name}=")
+    return "\n".join(lines) + "\n"
+
+
+def write_private(path: Path, text: str, *, force: bool) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, from the first byte on.
+
+    The file is created with mode 600 (never chmod-ed after the secret is in
+    it) and moved into place, so no other account can open it in between.
+    """
+    if path.exists() and not force:
+        raise UsageError(f"PATH: {path} exists (use --force to overwrite)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)  # whatever the umask was
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
 
 def cmd_config_init(args: argparse.Namespace) -> int:
     from pvapp.config import EXAMPLE
 
+    if args.env_file:
+        import getpass
+
+        ask = getpass.getpass if sys.stdin.isatty() else None
+        write_private(Path(args.env_file), env_file_text(dict(os.environ), ask), force=args.force)
+        print(f"wrote {args.env_file} (mode 600): EnvironmentFile of the pv-monitor service")
+        return EXIT_OK
     if args.path == "-":
         sys.stdout.write(EXAMPLE)
         return EXIT_OK
@@ -77,6 +132,12 @@ def register(sub: Any) -> None:
     c = csub.add_parser("init", help="write a commented example configuration")
     c.add_argument("path", nargs="?", default="pv.toml", metavar="PATH", help="where to write it (- for stdout)")
     c.add_argument("--force", action="store_true", help="overwrite an existing file")
+    c.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="instead, write the secrets file for the service (PV_PVOUTPUT_API_KEY, PV_MQTT_PASSWORD from the "
+        "environment, or asked for on a terminal), mode 600",
+    )
     c.set_defaults(func=cmd_config_init)
     c = csub.add_parser("check", help="load and validate the configuration, print a summary")
     add_json(c)

@@ -8,6 +8,7 @@ only where they can help, and waits driven by an injectable clock so tests never
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import time as _time
@@ -15,9 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from ..text import redact as _redact
+from ..text import register_secret
 from .errors import (
     DonationRequired,
     InvalidData,
@@ -93,8 +97,48 @@ class AccountInfo:
     status_interval: int
 
 
+MAX_REDIRECTS = 3  # same-origin only; PVOutput itself never redirects an API call
+
+_warned_hosts: set[str] = set()
+
+
 def redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+    """The one redaction path (``pvgen.runtime.text.redact``): whitespace-normalised, repr forms too."""
+    return _redact(text, secret)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that never leaves this machine."""
+    name = host.rsplit("@", 1)[-1]
+    name = name[1:].split("]", 1)[0] if name.startswith("[") else name.split(":", 1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_plain_http(host: str, https: bool) -> None:
+    """Say once per host that a plain-http PVOutput host sends the API key unencrypted (loopback excepted)."""
+    if https or is_loopback(host) or host in _warned_hosts:
+        return
+    _warned_hosts.add(host)
+    log.warning(
+        "PVOutput host http://%s is not https: the API key and every reading cross the network unencrypted; "
+        "use https://",
+        host,
+    )
+
+
+class RedirectRefused(PVOutputError):
+    """The server redirected to another origin: the API key is not sent there."""
 
 
 class BaseClient:
@@ -135,10 +179,13 @@ class BaseClient:
         host = host.rstrip("/")
         if not host or "/" in host:
             raise ValueError(f"PVOutput host must be a host name with an optional port, got {host!r}")
-        self._key = str(api_key)
+        # a key pasted with a trailing CR/LF (an env file edited on Windows) is the same key
+        self._key = str(api_key).strip()
+        register_secret(str(api_key))
         self.system_id = int(sid)
         self.host = host
         self.https = https
+        warn_plain_http(host, https)
         self.tz = as_zone(tz)
         if tz is None and str(self.tz) in ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "UTC+00:00"):
             # Never silently UTC: a UTC host uploading UTC wall-clock times gets "Moon Powered".
@@ -307,10 +354,7 @@ class BaseClient:
         if op.rate_bucket == "statistic":
             self._stat_count += 1
         try:
-            if method == "POST":
-                resp = self.session.post(url, data=form, headers=headers, timeout=self.timeout)
-            else:
-                resp = self.session.get(url, params=form, headers=headers, timeout=self.timeout)
+            resp = self._request(method, url, form, headers)
         except requests.Timeout as exc:
             raise ServiceUnavailable(f"PVOutput timed out: {redact(str(exc), self._key)}") from None
         except requests.RequestException as exc:
@@ -323,6 +367,33 @@ class BaseClient:
         if resp.status_code == 200:
             return body, rate
         raise error_from_reply(resp.status_code, body, rate.reset_at if rate else None)
+
+    def _request(self, method: str, url: str, form: dict[str, str], headers: dict[str, str]) -> requests.Response:
+        """One HTTP exchange; redirects are followed only within the same origin.
+
+        requests keeps custom headers such as ``X-Pvoutput-Apikey`` when it
+        follows a redirect to another host (it strips only ``Authorization``),
+        so redirects are handled here: the same request to the same scheme,
+        host and port is repeated at the new path; anything else is refused
+        before a byte goes there.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            if method == "POST":
+                resp = self.session.post(url, data=form, headers=headers, timeout=self.timeout, allow_redirects=False)
+            else:
+                resp = self.session.get(url, params=form, headers=headers, timeout=self.timeout, allow_redirects=False)
+            if not resp.is_redirect:
+                return resp
+            target = urljoin(url, resp.headers.get("Location", ""))
+            if _origin(target) != _origin(url):
+                there = "{}://{}".format(*urlsplit(target)[:2])
+                raise RedirectRefused(
+                    f"PVOutput at {self.host} answered {resp.status_code} with a redirect to {there}; "
+                    "the API key is not sent to another host (set the PVOutput host to it if that is right)",
+                    status=resp.status_code,
+                )
+            url = target.split("?", 1)[0] if method == "GET" else target
+        raise ServiceUnavailable(f"PVOutput at {self.host}: more than {MAX_REDIRECTS} redirects", status=None)
 
     # ---- replies ------------------------------------------------------------
 
