@@ -46,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     way.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal and print its path")
     way.add_argument("--link", metavar="PATH", help="also make PATH a stable symlink to the pty (implies --pty)")
     way.add_argument("--tcp", metavar="PORT", help="listen for socket://HOST:PORT clients (0 = any free port)")
-    way.add_argument("--bind", metavar="HOST", default="127.0.0.1", help="address for --tcp (default 127.0.0.1)")
+    way.add_argument(
+        "--bind",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="address for --tcp and --discovery (default 127.0.0.1; 0.0.0.0 to accept other hosts and LAN broadcasts)",
+    )
     way.add_argument(
         "--connect", metavar="HOST:PORT", help="act as a Samil TCP inverter: connect to the monitoring host"
     )
@@ -156,9 +161,12 @@ def run(args: argparse.Namespace) -> int:
             servers.append(conn)
             print(f"connect: {connect[0]}:{connect[1]}", flush=True)
         if discovery is not None:
-            disc = TcpConnector(sim, None, udp_port=discovery)
+            try:
+                disc = TcpConnector(sim, None, udp_port=discovery, udp_host=args.bind)
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, f"--discovery {args.bind}:{discovery}") from None
             servers.append(disc)
-            print(f"discovery: udp {disc.udp_port}, connecting back on tcp {disc.port}", flush=True)
+            print(f"discovery: udp {disc.udp_host}:{disc.udp_port}, connecting back on tcp {disc.port}", flush=True)
     except OSError as exc:
         for srv in servers:
             srv.stop()

@@ -320,7 +320,7 @@ class TcpConnector(_Loop):
         port: int | None = None,
         *,
         udp_port: int | None = None,
-        udp_host: str = "",
+        udp_host: str = "127.0.0.1",  # loopback unless asked: a real host's broadcast needs 0.0.0.0
         retry: float = 2.0,
         baud_pacing: bool | None = None,
     ) -> None:
@@ -334,12 +334,12 @@ class TcpConnector(_Loop):
         self.last_error: str | None = None
         self._udp: socket.socket | None = None
         if host is None:
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp = socket.socket(socket.AF_INET6 if ":" in udp_host else socket.AF_INET, socket.SOCK_DGRAM)
             udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             udp.bind((udp_host, DEFAULT_DISCOVERY_PORT if udp_port is None else udp_port))
             udp.setblocking(False)
             self._udp = udp
-            self.udp_port = udp.getsockname()[1]
+            self.udp_host, self.udp_port = udp.getsockname()[:2]
             self._sel.register(udp.fileno(), selectors.EVENT_READ, None)
 
     def _announcement(self) -> None:
