@@ -434,7 +434,8 @@ class Harness:
         opts = self.opts
         real_start = time.monotonic()
         with ExitStack() as stack:
-            self.service = PVOutputService(clock=lambda: self.clock.now().timestamp())
+            # every request is audited at the end: keep them all (a month is some 10^4)
+            self.service = PVOutputService(clock=lambda: self.clock.now().timestamp(), keep_requests=None)
             system_ids = sorted(set(self.systems.values()))
             for sid in system_ids:
                 self.service.add_system(sid, tz=TZ_NAME, latitude=LATITUDE, longitude=153.03, size=5000)

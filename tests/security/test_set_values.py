@@ -11,7 +11,19 @@ SIM = "sim://cms?awake=always"
 
 @pytest.mark.parametrize(
     "value",
-    ["1_5_0", "\u0661\u0665\u0660", "\uff11\uff15\uff10", "nan", "inf", "Infinity", "1e2", "0x96", " ", "150 V", "+-150"],
+    [
+        "1_5_0",
+        "\u0661\u0665\u0660",
+        "\uff11\uff15\uff10",
+        "nan",
+        "inf",
+        "Infinity",
+        "1e2",
+        "0x96",
+        " ",
+        "150 V",
+        "+-150",
+    ],
 )
 def test_anything_but_an_ascii_decimal_is_refused(value: str) -> None:
     """float() accepts underscores, Arabic-Indic and full-width digits, nan, inf and exponents."""
