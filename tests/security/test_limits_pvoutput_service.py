@@ -75,7 +75,9 @@ def test_connections_beyond_the_limit_get_503(service: PVOutputService) -> None:
         for sock in idle:
             sock.close()
     time.sleep(0.7)  # the idle ones are dropped after the client timeout; the slots are free again
-    reply = requests.get(f"{service.url}/service/r2/getsystem.jsp?donations=1", headers={"X-Pvoutput-Apikey": KEY}, timeout=5)
+    reply = requests.get(
+        f"{service.url}/service/r2/getsystem.jsp?donations=1", headers={"X-Pvoutput-Apikey": KEY}, timeout=5
+    )
     assert reply.status_code == 401  # no system id: an answer, not a refusal
 
 
