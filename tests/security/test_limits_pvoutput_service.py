@@ -17,7 +17,7 @@ SID = 11
 
 @pytest.fixture
 def service() -> Iterator[PVOutputService]:
-    svc = PVOutputService(max_body=4096, timeout=0.5, max_connections=2, keep_requests=5)
+    svc = PVOutputService(max_body=4096, timeout=1.0, max_connections=2, keep_requests=5)
     svc.add_system(SID)
     svc.add_key(KEY, SID)
     with svc:
@@ -74,7 +74,7 @@ def test_connections_beyond_the_limit_get_503(service: PVOutputService) -> None:
     finally:
         for sock in idle:
             sock.close()
-    time.sleep(0.7)  # the idle ones are dropped after the client timeout; the slots are free again
+    time.sleep(1.3)  # the idle ones are dropped after the client timeout; the slots are free again
     reply = requests.get(
         f"{service.url}/service/r2/getsystem.jsp?donations=1", headers={"X-Pvoutput-Apikey": KEY}, timeout=5
     )
