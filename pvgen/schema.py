@@ -407,6 +407,11 @@ COMMAND = Map(
             doc="reply command code, or none when the device never answers",
         ),
         "reply_type": Ident(doc="payload type of the reply"),
+        "until": Int(
+            min=0,
+            max=0xFFFF,
+            doc="the reply is a series: frames with the reply code repeat until a frame with this code ends it",
+        ),
         "to": Choice(("inverter", "broadcast"), doc="destination address"),
         "unsafe": Bool(doc="writes to the inverter"),
         "doc": DOC,

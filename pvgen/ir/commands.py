@@ -39,6 +39,19 @@ def build_commands(loaded: LoadedSpec, chk: Checker, type_ids: set[str]) -> list
                 )
         if reply_code is None and "reply_type" in c:
             chk.error("commands", cid, ("reply_type",), "a command without a reply cannot have a reply_type")
+        until = c.get("until")
+        if until is not None:
+            if reply_code is None:
+                chk.error("commands", cid, ("until",), "a command without a reply cannot have a series end (until)")
+            elif until >> 8 != req >> 8:
+                chk.error(
+                    "commands",
+                    cid,
+                    ("until",),
+                    f"until 0x{until:04x} must keep the request's control byte 0x{req >> 8:02x}",
+                )
+            elif until == reply_code:
+                chk.error("commands", cid, ("until",), "until must differ from the reply code it ends")
         commands.append(
             CommandDef(
                 id=cid,
@@ -50,6 +63,7 @@ def build_commands(loaded: LoadedSpec, chk: Checker, type_ids: set[str]) -> list
                 broadcast=c.get("to", "inverter") == "broadcast",
                 unsafe=bool(c.get("unsafe", False)),
                 doc=c.get("doc", ""),
+                end_function=None if until is None else until & 0xFF,
             )
         )
     return commands

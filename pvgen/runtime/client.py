@@ -14,7 +14,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 
 from .codec import WordRecord, decode_layout, encode_layout, version_text
 from .debug import log_frame
-from .errors import NoReply, PortGone, ProtocolError, UnsafeWriteRefused, UnsupportedCommand
+from .errors import IncompleteReply, NoReply, PortGone, ProtocolError, UnsafeWriteRefused, UnsupportedCommand
 from .framing import Frame, FrameCodec, Framer
 from .model import CommandDef, FieldDef, ProtocolSpec
 
@@ -97,6 +97,7 @@ class InverterBase(Generic[S, P, V]):
         self._clock = clock
         self._status_layout: tuple[int, ...] | None = None
         self._param_layout: tuple[int, ...] | None = None
+        self._queued: list[Frame] = []  # frames of a reply series read ahead of the caller
 
     # -- binding points filled in by the generated subclass ------------------------
     def _decode_status(self, layout: Sequence[int], payload: bytes) -> S:
@@ -141,6 +142,7 @@ class InverterBase(Generic[S, P, V]):
         behind.  The bytes go through the framer, so stray bytes are still
         counted as garbage, and late frames are logged and dropped.
         """
+        self._queued.clear()
         for chunk in self._waiting_bytes():
             for frame in self.framer.feed(chunk):
                 log_frame("rx", frame.raw, self.SPEC.frame, "late, dropped")
@@ -169,20 +171,62 @@ class InverterBase(Generic[S, P, V]):
             return None
         return self._await_reply(cmd, dst)
 
-    def _await_reply(self, cmd: CommandDef, dst: int) -> Frame:
+    def request_series(
+        self, command_id: str, payload: bytes = b"", *, limit: int = 100_000
+    ) -> tuple[tuple[Frame, ...], Frame]:
+        """Send a command whose reply is a series (spec key ``until``): its frames, then the end frame.
+
+        Each frame must arrive within the reply timeout of the one before, so a
+        long series (a year of Samil TCP history) is not cut short by one
+        overall deadline.  A series that stops before its end frame raises
+        ``IncompleteReply`` carrying the frames that did arrive; ``limit``
+        bounds a peer that never ends one.
+        """
+        spec = self.SPEC
+        if not spec.has_command(command_id):
+            raise UnsupportedCommand(f"{spec.title} has no {command_id!r} command")
+        cmd = spec.command(command_id)
+        if cmd.end_function is None or cmd.reply_function is None:
+            raise UnsupportedCommand(f"{command_id}: the spec does not describe its reply as a series (until)")
+        dst = spec.frame.broadcast_address if not spec.frame.address_width else self.address
+        if dst is None:
+            raise NoReply(f"{command_id}: the inverter is not registered yet (run the handshake first)")
+        data = self.CODEC.build(cmd.control, cmd.function, payload, src=spec.frame.host_address, dst=dst)
+        self._drain()
+        self._write(data)
+        frames: list[Frame] = []
+        ends = (cmd.reply_function, cmd.end_function)
+        while len(frames) < limit:
+            try:
+                frame = self._await_reply(cmd, dst, functions=ends)
+            except NoReply:
+                if not frames:
+                    raise
+                raise IncompleteReply(
+                    f"{command_id}: the reply stopped after {len(frames)} frame(s) without its end frame",
+                    tuple(frames),
+                ) from None
+            if frame.function == cmd.end_function:
+                return tuple(frames), frame
+            frames.append(frame)
+        raise IncompleteReply(f"{command_id}: more than {limit} reply frames without an end frame", tuple(frames))
+
+    def _await_reply(self, cmd: CommandDef, dst: int, functions: tuple[int | None, ...] = ()) -> Frame:
         fmt = self.SPEC.frame
         deadline = self._clock() + self.timeout
         while True:
+            if self._queued:
+                return self._queued.pop(0)
             chunk = self._read(self.framer.needed())
             if chunk:
-                frame = self._match(chunk, cmd, dst)
+                frame = self._match(chunk, cmd, dst, functions)
                 if frame is not None:
                     return frame
             if self._clock() >= deadline:
                 # The deadline is for the line going quiet, not for bytes already
                 # here: take in whatever is waiting before giving up.
                 for chunk in self._waiting_bytes():
-                    frame = self._match(chunk, cmd, dst)
+                    frame = self._match(chunk, cmd, dst, functions)
                     if frame is not None:
                         return frame
                 if self.framer.pending():
@@ -190,20 +234,30 @@ class InverterBase(Generic[S, P, V]):
                 self.framer.flush()
                 raise NoReply(f"no reply to {cmd.id} within {self.timeout:g} s")
 
-    def _match(self, chunk: bytes, cmd: CommandDef, dst: int) -> Frame | None:
-        """Feed bytes to the framer; return the reply to ``cmd`` from ``dst`` if it is among them."""
+    def _match(self, chunk: bytes, cmd: CommandDef, dst: int, functions: tuple[int | None, ...] = ()) -> Frame | None:
+        """Feed bytes to the framer; return the reply to ``cmd`` from ``dst`` if it is among them.
+
+        ``functions`` widens the reply codes taken (a series and its end frame);
+        further matching frames of the same chunk are kept for the next call,
+        since one read may carry several frames of a series.
+        """
         fmt = self.SPEC.frame
+        wanted = functions or (cmd.reply_function,)
+        found: Frame | None = None
         for frame in self.framer.feed(chunk):
             log_frame("rx", frame.raw, fmt)
-            if frame.control != cmd.control or frame.function != cmd.reply_function:
+            if frame.control != cmd.control or frame.function not in wanted:
                 continue
             if fmt.address_width and frame.dst != fmt.host_address:
                 continue
             if fmt.address_width and dst != fmt.broadcast_address and frame.src != dst:
                 continue
-            self.last_frame = frame.raw
-            return frame
-        return None
+            if found is None:
+                self.last_frame = frame.raw
+                found = frame
+            elif functions:
+                self._queued.append(frame)
+        return found
 
     def _waiting_bytes(self, limit: int = 65536) -> Iterator[bytes]:
         """Everything the port already holds, in chunks, without waiting for more.

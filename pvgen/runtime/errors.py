@@ -11,6 +11,14 @@ class NoReply(InverterError, TimeoutError):
     """Nothing usable arrived in time: the inverter is asleep, unplugged, or not registered."""
 
 
+class IncompleteReply(NoReply):
+    """A reply series stopped before its end frame; ``frames`` holds what did arrive, in order."""
+
+    def __init__(self, message: str, frames: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.frames = frames
+
+
 class ProtocolError(InverterError):
     """A frame arrived but made no sense for the request (wrong reply, bad payload)."""
 

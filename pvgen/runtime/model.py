@@ -77,6 +77,9 @@ class CommandDef:
     broadcast: bool  # sent to the broadcast address rather than the inverter
     unsafe: bool  # writes to the inverter: needs validation and confirmation
     doc: str
+    # A reply that is a series (Samil TCP history: many 06 61, then an empty 06 81):
+    # the function code of the frame that ends it; None for a single reply.
+    end_function: int | None = None
 
     @property
     def expects_reply(self) -> bool:

@@ -56,7 +56,10 @@ def test_example(mod: ModuleType, example: tuple[str, str, str, str, str | None,
     frame = mod.CODEC.parse(data)
     cmd = spec.command(command)
     assert frame.control == cmd.control
-    assert frame.function == (cmd.function if direction == "request" else cmd.reply_function)
+    if direction == "request":
+        assert frame.function == cmd.function
+    else:  # a reply, or the frame that ends a reply series
+        assert frame.function in (cmd.reply_function, cmd.end_function)
 
     built = mod.CODEC.build(
         frame.control, frame.function, frame.payload, src=frame.src, dst=frame.dst, ident=frame.ident
@@ -112,5 +115,12 @@ def test_example(mod: ModuleType, example: tuple[str, str, str, str, str | None,
     elif "items" in values:  # any array type: the items as the construct struct reads them
         assert list(struct.parse(payload)) == values["items"]
         assert struct.build(values["items"]) == payload
+    elif set(values) == {"text"}:  # a text type: the text as the construct struct reads it
+        assert struct.parse(payload) == values["text"]
+        assert struct.build(values["text"]) == payload
+    elif hasattr(struct, "subcons"):  # any other struct: every member as the construct struct reads it
+        parsed = struct.parse(payload)
+        assert {k: parsed[k] for k in values} == values
+        assert struct.build(values) == payload
     else:
         raise AssertionError(f"no check for examples of {command} {direction} ({kind})")

@@ -11,7 +11,29 @@ from pv import cms
 
 from pvapp.sim import SimOptions, Simulator
 
-CASES = [(spec_id, model.id) for spec_id in pv.SPECS for model in importlib.import_module(f"pv.{spec_id}").SPEC.models]
+
+def _pac_pending(spec_id: str, model_id: str) -> bool:
+    """A model whose AC power only a spec-language change can map onto ``pac`` (SolarLake: code 0x0B)."""
+    spec = importlib.import_module(f"pv.{spec_id}").SPEC
+    layout = set(spec.model(model_id).status_layout)
+    return not any(f.id == "pac" and set(f.codes) <= layout for f in spec.fields)
+
+
+CASES = [
+    pytest.param(
+        spec_id,
+        model.id,
+        marks=[
+            pytest.mark.xfail(
+                strict=True, reason="waits for issue 10: three-phase codes 0x0B, 0x07/0x08 onto pac, e_total"
+            )
+        ]
+        if _pac_pending(spec_id, model.id)
+        else [],
+    )
+    for spec_id in pv.SPECS
+    for model in importlib.import_module(f"pv.{spec_id}").SPEC.models
+]
 
 
 @pytest.mark.parametrize(("spec_id", "model_id"), CASES)
