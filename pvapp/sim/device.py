@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pvgen.runtime.model import FieldDef, ModelDef, ProtocolSpec
@@ -23,6 +23,8 @@ WAKE_ELEVATION = 1.0  # degrees: PV voltage reaches Vpv-start about when the sun
 INVERTER_EFFICIENCY = 0.95
 MAX_STEP = 5.0  # seconds of simulated time per integration step while the sun is up
 NIGHT_STEP = 300.0  # seconds per step while the sun is well below the horizon
+HISTORY_DAYS = 400  # days of hourly energy an inverter keeps (Samil TCP history)
+PAST_DAYS = 31  # days before the simulator's start that the history makes up from the day model
 
 _STRING_RE = re.compile(r"^(vpv|ipv|ppv)(\d)$")
 
@@ -110,9 +112,12 @@ class SimInverter:
         self.e_today_date = start.date()
         self.awake = self._sun_up(start)
         self.woke_at: datetime | None = None
+        # hourly energy log (Samil TCP history): local day -> hour it starts (0..23) -> kWh
+        self.hourly: dict[date, dict[int, float]] = {}
+        self.started = start
         if self.awake:
             self.woke_at = self._dawn_before(start)
-            self.e_today = self._energy_between(self.woke_at, start)
+            self.e_today = self._energy_between(self.woke_at, start, log=True)
         self.wakes = 0
 
     # -- model data -------------------------------------------------------------
@@ -183,16 +188,65 @@ class SimInverter:
             t = earlier
         return t
 
-    def _energy_between(self, t0: datetime, t1: datetime) -> float:
+    def _energy_between(self, t0: datetime, t1: datetime, *, log: bool = False) -> float:
         """kWh produced between two instants of today, for a simulator that starts mid-day."""
         total, t = 0.0, t0
         p0 = self.pac_at(t)
         while t < t1:
             nxt = min(t1, t + timedelta(seconds=MAX_STEP * 6))
             p1 = self.pac_at(nxt)
-            total += (p0 + p1) / 2.0 * (nxt - t).total_seconds() / 3_600_000.0
+            kwh = (p0 + p1) / 2.0 * (nxt - t).total_seconds() / 3_600_000.0
+            total += kwh
+            if log:
+                self._log_energy(t, nxt, kwh)
             t, p0 = nxt, p1
         return total
+
+    def _log_energy(self, t0: datetime, t1: datetime, kwh: float) -> None:
+        """Book energy of a step to the local hour its middle falls in (the history's resolution)."""
+        if kwh <= 0:
+            return
+        mid = t0 + (t1 - t0) / 2
+        day = self.hourly.setdefault(mid.date(), {})
+        day[mid.hour] = day.get(mid.hour, 0.0) + kwh
+        if len(self.hourly) > HISTORY_DAYS:
+            del self.hourly[min(self.hourly)]
+
+    def history(self, first: date, last: date, now: datetime) -> dict[date, list[tuple[int, float]]]:
+        """Hourly energy of the days ``first``..``last``: completed hours only, as (hour it ends, kWh).
+
+        Days the simulator lived through come from its own log; up to
+        ``PAST_DAYS`` days before its start are made up from the day model
+        (clear of the morning wait), as the unit would have logged them.
+        """
+        out: dict[date, list[tuple[int, float]]] = {}
+        oldest = self.started.date() - timedelta(days=PAST_DAYS)
+        day = max(first, oldest)
+        while day <= min(last, now.date()):
+            hours = dict(self.hourly.get(day, {})) if day >= self.started.date() else self._model_day(day)
+            done = [(h + 1, kwh) for h, kwh in sorted(hours.items()) if self._hour_end(day, h, now) <= now]
+            if done:
+                out[day] = done
+            day += timedelta(days=1)
+        return out
+
+    def _hour_end(self, day: date, hour: int, now: datetime) -> datetime:
+        return datetime.combine(day, time(hour), tzinfo=now.tzinfo) + timedelta(hours=1)
+
+    def _model_day(self, day: date) -> dict[int, float]:
+        """A day before the simulator started, from the sky alone (5-minute steps)."""
+        tz = self.started.tzinfo
+        hours: dict[int, float] = {}
+        orientation = 1.0 - 0.04 * (self.index % 5)
+        step = timedelta(minutes=5)
+        t = datetime.combine(day, time(0), tzinfo=tz)
+        while t.date() == day:
+            mid = t + step / 2
+            if self.sky.sun_elevation(mid) > WAKE_ELEVATION:
+                watts = min(self.rated, self.rated * self.sky.irradiance(mid) * orientation)
+                hours[t.hour] = hours.get(t.hour, 0.0) + watts * step.total_seconds() / 3_600_000.0
+            t += step
+        return hours
 
     def mode_name(self, when: datetime | None = None) -> str:
         when = when or self.t
@@ -237,6 +291,7 @@ class SimInverter:
                 kwh = (p0 + p1) / 2.0 * dt / 3_600_000.0
                 self.e_total += kwh
                 self.e_today += kwh
+                self._log_energy(t, t1, kwh)
                 if self.mode_name(t1) == "normal":
                     self.h_total += dt / 3600.0
             t, p0 = t1, p1

@@ -21,11 +21,13 @@ import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from types import ModuleType
 from typing import Any
 
+from pvgen.runtime.errors import ProtocolError
 from pvgen.runtime.framing import Frame, Framer
+from pvgen.runtime.history import day_text, decode_request, encode_day
 from pvgen.runtime.model import CommandDef, ModelDef, ProtocolSpec
 
 from .clock import Clock, ScaledClock
@@ -49,6 +51,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "status": ("status", "read_status", "data"),
     "version": ("version", "read_version", "id_info", "identity", "info"),
     "parameters": ("parameters", "params", "read_parameters", "read_params"),
+    "history": ("history", "read_history"),
 }
 _BY_TYPE: dict[str, str] = {
     "serial_number": "discover",
@@ -428,10 +431,27 @@ class Simulator:
                 return []
             target.parameters[param.id] = param.to_value(int.from_bytes(req.payload, "big"))
             return [(self._build(cmd, ACK, src=src, dst=host), None)]
+        if kind == "history" and cmd.end_function is not None:
+            return [(frame, None) for frame in self._history(cmd, req.payload, target, now)]
         if cmd.id in self._example_replies:
             return [(self._build(cmd, self._example_replies[cmd.id], src=src, dst=host), None)]
         self.unanswered[cmd.id] = self.unanswered.get(cmd.id, 0) + 1
         return []
+
+    def _history(self, cmd: CommandDef, payload: bytes, target: SimInverter, now: datetime) -> list[bytes]:
+        """Samil TCP history: the days of the years asked for as 06 61 packets, then the empty end frame."""
+        try:
+            first, last = decode_request(payload)
+        except ProtocolError:
+            return []
+        assert cmd.reply_function is not None and cmd.end_function is not None
+        frames = []
+        for day, hours in target.history(date(first, 1, 1), date(last, 12, 31), now).items():
+            text = day_text((h, 0, round(kwh, 2)) for h, kwh in hours)
+            for packet in encode_day(day, text):
+                frames.append(bytes(self.codec.build(cmd.control, cmd.reply_function, packet, ident=0)))
+        frames.append(bytes(self.codec.build(cmd.control, cmd.end_function, b"", ident=0)))
+        return frames
 
     # -- conveniences ----------------------------------------------------------------
     def feed(self, data: bytes, framer: Framer | None = None) -> bytes:
