@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import ipaddress
 import logging
 import os
 import pkgutil
@@ -38,6 +39,9 @@ _SECRET_KEYS = (("mqtt", "password"),)
 _KNOWN_SPECS = ("cms", "orion", "samil", "samil_tcp", "sunezy")
 
 DEMO_PORT = "sim://cms"
+LISTEN_SCHEME = "listen://"  # a port the inverters connect to (Samil TCP), instead of one we open
+DEFAULT_LISTEN_PORT = 1200  # where Samil TCP units connect (REFERENCE 1.3)
+DEFAULT_ADVERTISE = ("255.255.255.255", 1300)  # where they listen for "I AM SERVER"
 DEMO_SPEED = 60.0
 DEMO_START_HOUR = 7
 
@@ -79,6 +83,12 @@ class PortConfig:
     inverters: tuple[InverterConfig, ...]
     timeout: float | None = None  # reply timeout, s; None: the spec's default
     key: str = "ports[0]"  # where it came from, for messages
+    advertise: tuple[tuple[str, int], ...] = ()  # listen:// only: where the UDP advertisement goes
+
+    @property
+    def listen(self) -> bool:
+        """True for a port the inverters connect to (``listen://HOST:PORT``)."""
+        return self.port.startswith(LISTEN_SCHEME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +262,7 @@ _PVOUTPUT_KEYS = (
     "send_temperature",
     "send_voltage",
 )
-_PORT_KEYS = ("port", "spec", "timeout", "inverters")
+_PORT_KEYS = ("port", "spec", "timeout", "inverters", "advertise")
 _INVERTER_KEYS = ("spec", "serial", "pvoutput_system", "name", "rated_power")
 
 
@@ -333,6 +343,16 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
         pspec = _spec(pt.get("spec"), f"{key}.spec", specs, default=None)
         if pspec is None and port.startswith("sim://"):
             pspec = _spec(port[6:].split("?", 1)[0].strip("/") or "cms", f"{key}.port", specs, default=None)
+        listening = port.strip().startswith(LISTEN_SCHEME)
+        advertise: tuple[tuple[str, int], ...] = ()
+        if listening:
+            parse_listen(port.strip(), f"{key}.port")
+            pspec = pspec or "samil_tcp"
+            advertise = parse_advertise(pt.get("advertise", True), f"{key}.advertise")
+        elif "advertise" in pt:
+            raise ConfigError(
+                f"{key}.advertise", 'only a port the inverters connect to has one (port = "listen://...")'
+            )
         timeout = pt.get("timeout")
         if timeout is not None:
             timeout = _number(timeout, f"{key}.timeout", lo=0.01, hi=60)
@@ -375,7 +395,22 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
             )
         if len({inv.spec for inv in invs}) > 1:
             raise ConfigError(f"{key}.inverters", "all inverters on one line must speak the same spec")
-        ports.append(PortConfig(port=port.strip(), spec=invs[0].spec, inverters=tuple(invs), timeout=timeout, key=key))
+        check_connect_in(port.strip(), invs[0].spec, key)
+        if listening and sum(1 for inv in invs if inv.serial is None) > 1:
+            raise ConfigError(
+                f"{key}.inverters",
+                'one serial = "auto" entry takes every inverter that is not listed by serial; give only one',
+            )
+        ports.append(
+            PortConfig(
+                port=port.strip(),
+                spec=invs[0].spec,
+                inverters=tuple(invs),
+                timeout=timeout,
+                key=key,
+                advertise=advertise,
+            )
+        )
 
     mqtt = data.get("mqtt")
     mqtt_config = None
@@ -421,12 +456,30 @@ def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any
         changes["storage"] = replace(cfg.storage, path=Path(got[1]).expanduser())
     if got := pick("clock", "PV_CLOCK"):
         changes["clock"] = str(got[1])
-    if got := pick("port", "PV_PORT"):
+    got = pick("port", "PV_PORT")
+    if flags.get("listen") is not None:
+        if got is not None and got[0] == "--port":
+            raise ConfigError("--listen", "give either --port (dial out) or --listen (inverters connect in)")
+        got = ("--listen", LISTEN_SCHEME + str(flags["listen"]))
+    if got is not None:
         # one port given on the command line replaces the configured ones (handy with Docker)
-        spec = flags.get("spec") or env.get("PV_SPEC") or (cfg.ports[0].spec if cfg.ports else "cms")
+        listening = str(got[1]).startswith(LISTEN_SCHEME)
+        fallback = "samil_tcp" if listening else (cfg.ports[0].spec if cfg.ports else "cms")
+        spec = flags.get("spec") or env.get("PV_SPEC") or fallback
         spec = _spec(spec, "--spec" if flags.get("spec") else "PV_SPEC", known_specs(), default="cms") or "cms"
+        advertise: tuple[tuple[str, int], ...] = ()
+        if listening:
+            parse_listen(str(got[1]), got[0])
+            adv = flags.get("advertise") if flags.get("advertise") is not None else env.get("PV_ADVERTISE") or True
+            advertise = parse_advertise(adv, "--advertise" if flags.get("advertise") is not None else "PV_ADVERTISE")
+        elif flags.get("advertise") is not None:
+            raise ConfigError("--advertise", "only with --listen (or a listen:// port)")
+        check_connect_in(str(got[1]), spec, got[0])
         port = PortConfig(
-            port=str(got[1]), spec=spec, inverters=(InverterConfig(spec=spec, serial=None, pvoutput_system=None),)
+            port=str(got[1]),
+            spec=spec,
+            inverters=(InverterConfig(spec=spec, serial=None, pvoutput_system=None),),
+            advertise=advertise,
         )
         changes["ports"] = (port,)
         changes["demo"] = False
@@ -472,6 +525,89 @@ def validate_mqtt(table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
         if sep and key.startswith("mqtt"):
             raise ConfigError(key, problem) from None
         raise ConfigError("mqtt", text) from None
+
+
+# -- ports the inverters connect to (Samil TCP) -----------------------------------
+
+
+def parse_listen(url: str, key: str) -> tuple[str, int]:
+    """``listen://HOST:PORT`` (PORT defaults to 1200; ``[::1]:1200`` for IPv6) -> (host, port)."""
+    rest = url[len(LISTEN_SCHEME) :] if url.startswith(LISTEN_SCHEME) else url
+    host, port = _host_port(rest, key, DEFAULT_LISTEN_PORT, what="listen://HOST:PORT, e.g. listen://0.0.0.0:1200")
+    return host or "0.0.0.0", port
+
+
+def parse_advertise(value: Any, key: str) -> tuple[tuple[str, int], ...]:
+    """Where the "I AM SERVER" datagram goes: true (the broadcast address, port 1300), false or
+    "off" (nowhere: the units know the host already), "HOST[:PORT]", or a list of those."""
+    if value is True:
+        return (DEFAULT_ADVERTISE,)
+    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none", "no")):
+        return ()
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        return ()
+    out: list[tuple[str, int]] = []
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]" if isinstance(value, list) else key
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(where, 'expected "HOST:PORT" (e.g. "255.255.255.255:1300"), true or false')
+        host, port = _host_port(item.strip(), where, DEFAULT_ADVERTISE[1], what="HOST:PORT, e.g. 192.168.1.255:1300")
+        if not host:
+            raise ConfigError(where, f"{item!r} has no address (e.g. 255.255.255.255:1300)")
+        out.append((host, port))
+    return tuple(out)
+
+
+def _host_port(text: str, key: str, default_port: int, *, what: str) -> tuple[str, int]:
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ConfigError(key, f"{text!r} is not {what}")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    host = host.strip()
+    if host and not _valid_host(host):
+        raise ConfigError(key, f"{host!r} is not an IP address or host name")
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(key, f"port {port_text!r} is not a number from 0 to 65535")
+    return host, int(port_text)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        return all(0 < len(x) <= 63 and x.replace("-", "").isalnum() and x.isascii() for x in labels)
+
+
+def check_connect_in(port: str, spec_id: str, key: str) -> None:
+    """A listen:// port needs a protocol whose units connect in; Samil TCP on a dialled port gets a warning."""
+    try:
+        frame = importlib.import_module(f"pv.{spec_id}").SPEC.frame
+    except ImportError:
+        return
+    connects_in = frame.address_width == 0
+    if port.startswith(LISTEN_SCHEME) and not connects_in:
+        raise ConfigError(
+            key, f'spec {spec_id!r} is a serial-line protocol; only Samil TCP units connect in (spec = "samil_tcp")'
+        )
+    if connects_in and not port.startswith((LISTEN_SCHEME, "sim://")):
+        log.warning(
+            "%s: spec %s on the dialled port %s: real Samil TCP units (SolarRiver TL-D, SolarLake TL) do not "
+            'accept connections, they connect to the monitor; use port = "listen://0.0.0.0:1200" (docs/monitor.md)',
+            key,
+            spec_id,
+            port,
+        )
 
 
 # -- value checks --------------------------------------------------------------

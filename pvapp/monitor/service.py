@@ -26,6 +26,8 @@ from pvapp.service.notify import Notifier
 from pvapp.storage import SlotUpdate, Storage
 
 from .guards import Guard
+from .history import HistoryFiller
+from .listener import ListenPoller
 from .outputs import OutputRunner
 from .poller import BACKOFF_MAX, InverterSlot, PortPoller
 
@@ -73,21 +75,31 @@ class Monitor:
                     serial = inv.serial or known.get((p.port, j + 1))
                     if serial:
                         members.add(serial)
-        self.pollers = [
-            PortPoller(
-                p,
-                clock=clock,
-                poll_interval=cfg.poll_interval,
-                asleep_after=cfg.asleep_after,
-                stop=self.stop_event,
-                on_reading=self._on_reading,
-                on_state=self._on_state,
-                on_port_event=self._on_port_event,
-                make_guard=self._make_guard,
-                open_port=open_port,
+        # Samil TCP units connect in (listen:// ports) and can hand over the hours a gap missed
+        self.history = HistoryFiller(
+            storage,
+            tz=cfg.timezone,
+            clock=clock,
+            poll_interval=cfg.poll_interval,
+            systems=self._systems_with,
+            window_days=self._window_days,
+        )
+        self.pollers: list[PortPoller | ListenPoller] = []
+        for p in cfg.ports:
+            common: dict[str, Any] = {
+                "clock": clock,
+                "poll_interval": cfg.poll_interval,
+                "asleep_after": cfg.asleep_after,
+                "stop": self.stop_event,
+                "on_reading": self._on_reading,
+                "on_state": self._on_state,
+                "on_port_event": self._on_port_event,
+                "make_guard": self._make_guard,
+                "open_port": open_port,
+            }
+            self.pollers.append(
+                ListenPoller(p, history=self.history, **common) if p.listen else PortPoller(p, **common)
             )
-            for p in cfg.ports
-        ]
 
     def _known_serials(self) -> dict[tuple[str, int], str]:
         """(port, bus address) -> serial of the inverters seen in earlier runs ("auto" slots)."""
@@ -172,6 +184,21 @@ class Monitor:
         states = [s.state or "starting" for p in self.pollers for s in p.slots]
         return f"{self.readings_stored} readings stored; inverters: {', '.join(states) or 'none'}"
 
+    def _systems_with(self, serial: str) -> list[tuple[int, tuple[str, ...]]]:
+        """The PVOutput systems an inverter feeds, each with all the serials it aggregates."""
+        if self.cfg.pvoutput is None:
+            return []
+        return [(sid, tuple(sorted(members))) for sid, members in self._serials_of.items() if serial in members]
+
+    def _window_days(self, system: int) -> int:
+        """How far back PVOutput takes statuses: 14 days, 90 with donation (90 while unknown: the
+        uploader marks what turns out too old as rejected, with the reason)."""
+        pvo = self.cfg.pvoutput
+        if pvo is not None and pvo.donation is not None:
+            return 90 if pvo.donation else 14
+        known = self.uploader.window_days(system) if self.uploader is not None else None
+        return known or 90
+
     # -- callbacks from the port threads ---------------------------------------------
 
     def _make_guard(self, slot: InverterSlot) -> Guard:
@@ -234,7 +261,7 @@ class Monitor:
         "Not measured" sentinels are routine on some models (Zac) and stay at
         debug level; they are in the database with every reading anyway.
         """
-        seen = self._refusing.setdefault(slot.key, set())
+        seen = self._refusing.setdefault(slot.serial or slot.key, set())
         for fid, why in rejected.items():
             if fid in seen:
                 continue
@@ -280,7 +307,8 @@ class Monitor:
             info = slot.info
             assert info is not None
             model = " ".join(x for x in (info.manufacturer, info.model) if x) or info.spec_id
-            log.info("inverter %s found on %s: %s, address %s", slot.label, info.port, model, info.address)
+            where = f"{info.port}, address {info.address}" if info.address is not None else info.port
+            log.info("inverter %s found on %s: %s", slot.label, where, model)
             kind, text = "found", model
         else:
             log.info("inverter %s %s (%s)", slot.label, state, why)

@@ -107,6 +107,13 @@ class PVOutputUploader(threading.Thread):
     def status_interval(self, system_id: int) -> int | None:
         return self._intervals.get(system_id)
 
+    def window_days(self, system_id: int) -> int | None:
+        """Days back PVOutput takes statuses for this system (14, 90 with donation), once known."""
+        client = self._clients.get(system_id)
+        if client is None or system_id not in self._intervals:
+            return None
+        return int(client.status_window_days())
+
     def run(self) -> None:
         while not self.stop.is_set():
             for sid in self.systems:

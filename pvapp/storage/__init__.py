@@ -1,6 +1,8 @@
 """Durable local history: readings, events and the PVOutput upload queue in one SQLite file."""
 
 from .db import (
+    GapStatus,
+    HistoryRecord,
     LastGood,
     QueuedStatus,
     SlotUpdate,
@@ -14,6 +16,8 @@ from .schema import SCHEMA_VERSION
 
 __all__ = [
     "SCHEMA_VERSION",
+    "GapStatus",
+    "HistoryRecord",
     "LastGood",
     "QueuedStatus",
     "SlotUpdate",

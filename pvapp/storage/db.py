@@ -84,6 +84,31 @@ class QueuedStatus:
     status: str
     reason: str
     attempts: int
+    origin: str = "live"  # 'history': made from the inverter's own hourly log after a gap
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """Energy an inverter logged for the hour ending at ``hour``:``minute`` of ``date`` (its clock)."""
+
+    serial: str
+    date: str  # YYYY-MM-DD
+    hour: int
+    minute: int
+    energy_kwh: float
+    fetched: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GapStatus:
+    """A PVOutput status made from history records for a slot no live reading covers."""
+
+    system_id: int
+    date: str  # yyyymmdd, local
+    time: str  # hh:mm, local
+    slot_start: datetime
+    energy_wh: int | None
+    power_w: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +279,90 @@ class Storage:
             for slot in slots:
                 _update_slot(conn, slot, t)
         return row_id
+
+    def store_history(self, serial: str, records: Sequence[HistoryRecord]) -> int:
+        """Keep an inverter's hourly log (one transaction); returns how many hours were new or changed.
+
+        A day still in progress is read again later with more hours, and an
+        hour's figure is the inverter's to correct: the latest one read wins.
+        Live readings are never touched.
+        """
+        changed = 0
+        with _transaction(self._conn()) as conn:
+            for r in records:
+                cur = conn.execute(
+                    "INSERT INTO history(serial, date, hour, minute, energy_kwh, fetched) VALUES (?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(serial, date, hour, minute) DO UPDATE SET energy_kwh = excluded.energy_kwh,"
+                    " fetched = excluded.fetched WHERE energy_kwh != excluded.energy_kwh",
+                    (serial, r.date, r.hour, r.minute, r.energy_kwh, utc_text(r.fetched)),
+                )
+                changed += cur.rowcount
+        return changed
+
+    def history_records(
+        self, *, serial: str | None = None, first: str | None = None, last: str | None = None
+    ) -> list[HistoryRecord]:
+        """Stored hourly records, by serial and time; ``first``/``last`` are YYYY-MM-DD, inclusive."""
+        sql = "SELECT * FROM history WHERE 1=1"
+        args: list[Any] = []
+        for cond, value in (("serial = ?", serial), ("date >= ?", first), ("date <= ?", last)):
+            if value is not None:
+                sql += f" AND {cond}"
+                args.append(value)
+        rows = self._conn().execute(sql + " ORDER BY serial, date, hour, minute", args)
+        return [
+            HistoryRecord(r["serial"], r["date"], r["hour"], r["minute"], r["energy_kwh"], parse_utc(r["fetched"]))
+            for r in rows
+        ]
+
+    def fill_statuses(self, rows: Sequence[GapStatus]) -> int:
+        """Queue statuses made from history where no live slot exists; returns how many were queued.
+
+        A slot a live reading made is never changed.  A history slot still
+        pending is recomputed (another inverter of the system may have sent
+        its history since).
+        """
+        now = utc_text(datetime.now(UTC))
+        done = 0
+        with _transaction(self._conn()) as conn:
+            for g in rows:
+                cur = conn.execute(
+                    "INSERT INTO pvoutput_queue(system_id, date, time, slot_utc, energy_wh, power_w, updated, origin)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'history')"
+                    " ON CONFLICT(system_id, date, time) DO UPDATE SET energy_wh = excluded.energy_wh,"
+                    " power_w = excluded.power_w, updated = excluded.updated"
+                    " WHERE origin = 'history' AND status = 'pending'",
+                    (g.system_id, g.date, g.time, utc_text(g.slot_start), g.energy_wh, g.power_w, now),
+                )
+                done += cur.rowcount
+        return done
+
+    def latest_value(self, serial: str, column: str, start: datetime, end: datetime) -> float | None:
+        """The latest accepted ``column`` (pac, e_today, e_total) of ``serial`` in [start, end)."""
+        if column not in ("pac", "e_today", "e_total"):
+            raise ValueError(f"no column {column!r} to look up")
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {column} FROM readings WHERE serial = ? AND time >= ? AND time < ?"  # noqa: S608 (fixed names)
+                f" AND {column} IS NOT NULL ORDER BY time DESC LIMIT 1",
+                (serial, utc_text(start), utc_text(end)),
+            )
+            .fetchone()
+        )
+        return None if row is None else float(row[0])
+
+    def readings_between(self, serial: str, start: datetime, end: datetime) -> int:
+        """How many readings of ``serial`` fall in [start, end)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) FROM readings WHERE serial = ? AND time >= ? AND time < ?",
+                (serial, utc_text(start), utc_text(end)),
+            )
+            .fetchone()
+        )
+        return int(row[0])
 
     # -- reads -------------------------------------------------------------
 
@@ -452,12 +561,16 @@ class Storage:
 
         Used at start-up: what PVOutput already holds (for instance because we
         crashed between its reply and our commit) is not sent a second time.
+        Slots made from inverter history are not: they fill a gap *behind*
+        PVOutput's latest status, so its latest status says nothing about them
+        (sending one twice only repeats the same values).
         """
         t = utc_text(now or datetime.now(UTC))
         with _transaction(self._conn()) as conn:
             cur = conn.execute(
                 "UPDATE pvoutput_queue SET status = 'sent', reason = ?, updated = ? WHERE system_id = ?"
-                " AND status IN ('pending', 'sending') AND (date < ? OR (date = ? AND time <= ?)) AND date >= ?",
+                " AND status IN ('pending', 'sending') AND (date < ? OR (date = ? AND time <= ?)) AND date >= ?"
+                " AND origin = 'live'",
                 (reason, t, system_id, date, date, time, not_before),
             )
             return int(cur.rowcount)
@@ -595,4 +708,5 @@ def _queued(r: sqlite3.Row) -> QueuedStatus:
         status=r["status"],
         reason=r["reason"],
         attempts=r["attempts"],
+        origin=r["origin"],
     )

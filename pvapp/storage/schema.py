@@ -87,6 +87,22 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX readings_e_total ON readings(serial, time) WHERE e_total IS NOT NULL;
     CREATE INDEX readings_h_total ON readings(serial, time) WHERE h_total IS NOT NULL;
     """,
+    # 3: hourly energy the inverter logged itself (Samil TCP history), read after an outage.
+    # Apart from readings on purpose: a history record never replaces a poll or counts as one.
+    # Queue rows made from it are marked origin 'history', so they fill a gap without ever
+    # overwriting a slot made from live readings.
+    """
+    CREATE TABLE history (
+        serial     TEXT NOT NULL,
+        date       TEXT NOT NULL,
+        hour       INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 24),
+        minute     INTEGER NOT NULL DEFAULT 0 CHECK (minute BETWEEN 0 AND 59),
+        energy_kwh REAL NOT NULL,
+        fetched    TEXT NOT NULL,
+        PRIMARY KEY (serial, date, hour, minute)
+    );
+    ALTER TABLE pvoutput_queue ADD COLUMN origin TEXT NOT NULL DEFAULT 'live';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
