@@ -473,7 +473,7 @@ def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any
             adv = flags.get("advertise") if flags.get("advertise") is not None else env.get("PV_ADVERTISE") or True
             advertise = parse_advertise(adv, "--advertise" if flags.get("advertise") is not None else "PV_ADVERTISE")
         elif flags.get("advertise") is not None:
-            raise ConfigError("--advertise", "only with --listen (or a listen:// port)")
+            raise ConfigError("--advertise", "only with --listen (or a listen:// port), not with a dialled port")
         check_connect_in(str(got[1]), spec, got[0])
         port = PortConfig(
             port=str(got[1]),
@@ -488,6 +488,12 @@ def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any
             changes["source"] = f"{got[0]} (no configuration file)"
             if "storage" not in changes:  # a real port keeps real history, not the throw-away demo file
                 changes["storage"] = StorageConfig(path=default_data_dir(env) / "pv.sqlite")
+    elif flags.get("advertise") is not None:
+        # --advertise alone: for the configured listen:// ports
+        if not any(p.listen for p in cfg.ports):
+            raise ConfigError("--advertise", "only with --listen (or a listen:// port in the configuration)")
+        targets = parse_advertise(flags["advertise"], "--advertise")
+        changes["ports"] = tuple(replace(p, advertise=targets) if p.listen else p for p in cfg.ports)
     pvo = cfg.pvoutput
     if pvo is not None:
         raw_key = env.get("PV_PVOUTPUT_API_KEY") or ""

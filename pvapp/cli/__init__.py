@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pvgen.runtime.text import SafeFormatter, safe
 
-from . import decode, device, export, monitor, setup, tools
+from . import decode, device, export, history, monitor, setup, tools
 from .common import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, Parser, RuntimeFailure, UsageError
 from .tools import run_pvoutput_service
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug-frames", action="store_true", help="log every frame sent and received as hex")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    for mod in (device, monitor, export, tools, decode, setup):
+    for mod in (device, monitor, export, history, tools, decode, setup):
         mod.register(sub)
     return parser
 

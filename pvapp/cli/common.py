@@ -29,6 +29,7 @@ from pvgen.runtime.text import redact, safe, shown
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+LISTEN = "listen://"
 
 log = logging.getLogger("pv")
 
@@ -103,18 +104,36 @@ class Session:
             log.debug("closing %s: %s", self.port, exc)
 
 
-def connect(port: str, spec: str | None, *, timeout: float | None, address: int = 1) -> Session:
-    """Open PORT and register one inverter, detecting the spec when not given."""
+def connect(
+    port: str,
+    spec: str | None,
+    *,
+    timeout: float | None,
+    address: int = 1,
+    advertise: Sequence[str] | None = None,
+    wait: float = 60.0,
+) -> Session:
+    """Open PORT and register one inverter, detecting the spec when not given.
+
+    ``listen://HOST:PORT`` waits (``wait`` seconds) for a Samil TCP unit to
+    connect, sending the advertisement to ``advertise`` (default: broadcast).
+    """
     from pvgen.runtime.errors import InverterError, NoReply
 
+    if port.startswith(LISTEN):
+        return _accept(port, spec, timeout=timeout, advertise=advertise, wait=wait)
+    if advertise:
+        raise UsageError("--advertise: only for a listen://HOST:PORT port (inverters that connect in)")
     candidates: list[str]
     if spec:
         candidates = [spec]
     elif sim_spec(port):
         candidates = [sim_spec(port) or "cms"]
     else:
-        candidates = [s for s in ("cms", "samil") if s in spec_ids()]
-    last_error = ""
+        # a socket may lead to a serial bridge or to a Samil TCP unit's own port
+        tried = ("cms", "samil", "samil_tcp") if port.startswith("socket://") else ("cms", "samil")
+        candidates = [s for s in tried if s in spec_ids()]
+    reasons: list[str] = []
     for spec_id in candidates:
         conn = open_port(port, spec_id, timeout)
         mod = module(spec_id)
@@ -124,7 +143,7 @@ def connect(port: str, spec: str | None, *, timeout: float | None, address: int 
             if not serial:
                 serial = client.read_version().serial
         except NoReply as exc:
-            last_error = str(exc)
+            reasons.append(f"{spec_id}: {exc}")
             conn.close()
             continue
         except InverterError as exc:
@@ -135,11 +154,62 @@ def connect(port: str, spec: str | None, *, timeout: float | None, address: int 
             client = module(refined).Inverter(conn, address=client.address, timeout=timeout)
             client.serial = serial
         return Session(port, refined, conn, client, serial)
-    tried = ", ".join(candidates)
+    # each candidate's own reason: "answered discover but never acknowledged" is not "silent"
+    silent = all("no reply to" in r or "no unregistered inverter answered" in r for r in reasons)
+    hint = "inverters are silent at night; otherwise check " if silent else "check "
     raise RuntimeFailure(
-        f"{port}: no inverter answered ({tried}: {last_error or 'no reply'}); "
-        "inverters are silent at night; otherwise check the cable, the port and --spec"
+        f"{port}: no inverter answered ({'; '.join(reasons) or 'no reply'}); {hint}the cable, the port and --spec"
     )
+
+
+def _accept(
+    port: str, spec: str | None, *, timeout: float | None, advertise: Sequence[str] | None, wait: float
+) -> Session:
+    """``listen://``: wait for one Samil TCP unit to connect (the one-shot commands' side of it)."""
+    from pvapp.config import ConfigError, parse_advertise, parse_listen
+    from pvapp.monitor.listener import accept_one
+    from pvgen.runtime.errors import NoReply, PortGone
+
+    spec_id = spec or "samil_tcp"
+    mod = module(spec_id)
+    if mod.SPEC.frame.address_width:
+        raise UsageError(f"--spec: {spec_id} is a serial-line protocol; only Samil TCP units connect in (samil_tcp)")
+    try:
+        parse_listen(port, "PORT")
+        targets = parse_advertise(_advertise_value(advertise), "--advertise")
+    except ConfigError as exc:
+        raise UsageError(f"{exc.key}: {exc.problem}") from None
+    try:
+        conn, client, version, peer = accept_one(
+            port,
+            mod,
+            advertise=targets,
+            wait=wait,
+            timeout=timeout,
+            announce=lambda text: print(text, file=sys.stderr, flush=True),
+        )
+    except PortGone as exc:
+        raise RuntimeFailure(f"{port}: {exc}") from None
+    except NoReply as exc:
+        raise RuntimeFailure(
+            f"{port}: {exc}; units connect only by day, after hearing the advertisement (is UDP 1300 "
+            "reaching them, and TCP to this port allowed by the firewall?)"
+        ) from None
+    log.info("inverter %s connected from %s", version.serial, peer)
+    return Session(port, spec_id, conn, client, str(version.serial))
+
+
+def _advertise_value(advertise: Sequence[str] | None) -> Any:
+    if not advertise:
+        return True
+    if len(advertise) == 1 and advertise[0].strip().lower() in ("off", "none", "no", "false"):
+        return False
+    return list(advertise)
+
+
+def connect_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The listen:// options of a one-shot command, as ``connect`` takes them."""
+    return {"advertise": getattr(args, "advertise", None), "wait": getattr(args, "wait", None) or 60.0}
 
 
 def refine_spec(spec_id: str, client: Any) -> str:
@@ -239,12 +309,26 @@ def parse_day(text: str, what: str) -> date:
         raise UsageError(f"{what}: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def port_args(p: argparse.ArgumentParser) -> None:
+def port_args(p: argparse.ArgumentParser, *, port_optional: bool = False) -> None:
     p.add_argument(
-        "port", metavar="PORT", help="device path, /dev/serial/by-id/... link, or URL (socket://, sim://cms)"
+        "port",
+        metavar="PORT",
+        nargs="?" if port_optional else None,
+        help="device path, /dev/serial/by-id/... link, or URL (socket://, sim://cms); "
+        "listen://HOST:PORT waits for a Samil TCP unit to connect in (e.g. listen://0.0.0.0:1200)",
     )
     p.add_argument("--spec", "--model", dest="spec", metavar="ID", help="protocol spec (default: detect)")
     p.add_argument("--timeout", type=positive, metavar="S", help="reply timeout in seconds (default: the spec's)")
+    p.add_argument(
+        "--advertise",
+        action="append",
+        metavar="ADDR:PORT",
+        help="listen:// only: where the 'I AM SERVER' datagram goes (repeatable; default 255.255.255.255:1300; "
+        "off: none)",
+    )
+    p.add_argument(
+        "--wait", type=positive, metavar="S", help="listen:// only: how long to wait for a unit to connect (60)"
+    )
 
 
 def positive(text: str) -> float:

@@ -15,10 +15,12 @@ from pvgen.runtime.text import safe
 from .common import (
     EXIT_OK,
     EXIT_RUNTIME,
+    LISTEN,
     UsageError,
     add_json,
     check_spec,
     connect,
+    connect_args,
     emit,
     field_rows,
     module,
@@ -64,10 +66,10 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 def cmd_discover(args: argparse.Namespace) -> int:
     """Register every unregistered inverter on the line with distinct addresses."""
-    spec_id = check_spec(args.spec) or sim_spec(args.port) or "cms"
+    spec_id = check_spec(args.spec) or sim_spec(args.port) or ("samil_tcp" if args.port.startswith(LISTEN) else "cms")
     mod = module(spec_id)
     if not mod.SPEC.registration:
-        sess = connect(args.port, spec_id, timeout=args.timeout)
+        sess = connect(args.port, spec_id, timeout=args.timeout, **connect_args(args))
         found: list[dict[str, Any]] = [{"serial": sess.serial, "address": None}]
         sess.close()
     else:
@@ -102,7 +104,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout)
+    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout, **connect_args(args))
     try:
         v = sess.client.read_version()
     finally:
@@ -114,7 +116,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout)
+    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout, **connect_args(args))
     try:
         st = sess.client.read_status()
         frame = bytes(sess.client.last_frame)
@@ -149,7 +151,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
-    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout)
+    sess = connect(args.port, check_spec(args.spec), timeout=args.timeout, **connect_args(args))
     try:
         version = sess.client.read_version()
         params = sess.client.read_parameters()
@@ -193,7 +195,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     # validate the name and value against the spec before touching the line
     if spec_id:
         _settable(module(spec_id).SPEC, args.name, args.value)
-    sess = connect(args.port, spec_id, timeout=args.timeout)
+    sess = connect(args.port, spec_id, timeout=args.timeout, **connect_args(args))
     try:
         spec = sess.module.SPEC
         p, value = _settable(spec, args.name, args.value)

@@ -36,6 +36,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         db = Storage(cfg.storage.path, synchronous="NORMAL")
     except StorageError as exc:
         raise RuntimeFailure(str(exc)) from None
+    if args.history:
+        return _export_history(args, db, first.isoformat() if first else None, last.isoformat() if last else None)
     rows = db.readings(serial=args.serial, start=start, end=end)
     try:
         out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -86,12 +88,50 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export_history(args: argparse.Namespace, db: Any, first: str | None, last: str | None) -> int:
+    """The hourly records read from the inverters (``--history``): day, hour ending, kWh, when read."""
+    records = db.history_records(serial=args.serial, first=first, last=last)
+    try:
+        out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    except OSError as exc:
+        db.close()
+        raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
+    try:
+        items = [
+            {
+                "serial": r.serial,
+                "day": r.date,
+                "hour_ending": f"{r.hour:02d}:{r.minute:02d}",
+                "energy_kwh": r.energy_kwh,
+                "read_utc": r.fetched.isoformat(),
+            }
+            for r in records
+        ]
+        if args.format == "json":
+            out.write(json.dumps(items, indent=1) + "\n")
+        else:
+            writer = csv.writer(out)
+            writer.writerow(["serial", "day", "hour_ending", "energy_kwh", "read_utc"])
+            for item in items:
+                writer.writerow(item.values())
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        db.close()
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
     """Add this module's subcommands to the ``pv`` parser."""
     p = sub.add_parser("export", help="readings history as CSV or JSON for a date range")
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first local day (default: the beginning)")
     p.add_argument("--to", metavar="YYYY-MM-DD", help="last local day, inclusive (default: the latest reading)")
     p.add_argument("--serial", metavar="SN", help="only this inverter")
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="the hourly energy the inverters logged themselves (Samil TCP history), not the readings",
+    )
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (csv)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--storage", metavar="PATH", help="SQLite database file")

@@ -31,10 +31,21 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         port=args.port,
         spec=check_spec(args.spec),
         asleep_after=args.asleep_after,
+        listen=args.listen,
+        advertise=_advertise(args.advertise),
     )
     clock = make_clock(cfg)
     live = None if args.display == "auto" else args.display == "live"
     return run_monitor(cfg, clock=clock, live=live, duration=args.duration, no_upload=args.no_upload)
+
+
+def _advertise(values: list[str] | None) -> Any:
+    """--advertise as the config layer takes it: None (not given), False (off) or a list of ADDR:PORT."""
+    if not values:
+        return None
+    if len(values) == 1 and values[0].strip().lower() in ("off", "none", "no", "false"):
+        return False
+    return list(values)
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
@@ -67,7 +78,24 @@ def register(sub: Any) -> None:
         "60x speed from 07:00) and stores into ./pv-demo.sqlite.",
     )
     p.add_argument("--port", metavar="PORT", help="poll this one port instead of the configured ones")
-    p.add_argument("--spec", "--model", dest="spec", metavar="ID", help="spec for --port (default cms)")
+    p.add_argument(
+        "--listen",
+        nargs="?",
+        const="0.0.0.0:1200",
+        metavar="HOST:PORT",
+        help="let Samil TCP inverters connect in, instead of the configured ports (default 0.0.0.0:1200); "
+        "every unit that connects is polled",
+    )
+    p.add_argument(
+        "--advertise",
+        action="append",
+        metavar="ADDR:PORT",
+        help="with --listen: where the 'I AM SERVER' datagram goes (repeatable; default 255.255.255.255:1300; "
+        "off: none)",
+    )
+    p.add_argument(
+        "--spec", "--model", dest="spec", metavar="ID", help="spec for --port (default cms) or --listen (samil_tcp)"
+    )
     p.add_argument("--poll-interval", type=positive, metavar="S", help="seconds between polls")
     p.add_argument("--asleep-after", type=positive, metavar="S", help="seconds of silence before 'asleep'")
     p.add_argument("--storage", metavar="PATH", help="SQLite database file")

@@ -623,3 +623,68 @@ class Connection(threading.Thread):
                     if slot.misses >= MAX_MISSES:
                         return False
         return self._wait(left)
+
+
+def accept_one(
+    url: str,
+    module: Any,
+    *,
+    advertise: Sequence[tuple[str, int]],
+    wait: float,
+    timeout: float | None,
+    announce: Callable[[str], None] | None = None,
+) -> tuple[SocketPort, Any, Any, str]:
+    """For the one-shot commands: listen on ``url``, advertise, and return the first inverter that connects.
+
+    Returns (port, client, version reply, peer).  A connection that does not
+    answer the version request is closed and waited past.  NoReply when none
+    came within ``wait`` seconds; PortGone when the address cannot be bound.
+    """
+    host, port_number = parse_listen(url, "PORT")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        srv.bind((host, port_number))
+        srv.listen(4)
+    except OSError as exc:
+        srv.close()
+        raise PortGone(f"cannot listen on {host}:{port_number}: {exc.strerror or exc}") from None
+    advertiser = Advertiser(advertise, advertisement(module), source=host)
+    bound = srv.getsockname()[:2]
+    if announce is not None:
+        targets = ", ".join(f"{h}:{p}" for h, p in advertise) or "nowhere"
+        announce(
+            f"waiting up to {wait:g} s for an inverter to connect on {bound[0]}:{bound[1]} (advertising to {targets})"
+        )
+    deadline = time.monotonic() + wait
+    next_advert = 0.0
+    try:
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if now >= next_advert and advertise:
+                advertiser.send()
+                next_advert = now + ADVERTISE_EVERY
+            ready, _, _ = select.select([srv], [], [], min(SELECT_TICK, max(0.0, deadline - now)))
+            if not ready:
+                continue
+            sock, peer = srv.accept()
+            conn = SocketPort(sock, timeout or module.SPEC.transport.reply_timeout)
+            client = module.Inverter(conn, timeout=timeout)
+            time.sleep(ACCEPT_PAUSE)
+            for _ in range(IDENTIFY_TRIES):
+                try:
+                    version = client.read_version()
+                except (NoReply, ProtocolError):
+                    continue
+                except PortGone:
+                    break
+                if getattr(version, "serial", ""):
+                    client.serial = version.serial
+                    return conn, client, version, f"{peer[0]}:{peer[1]}"
+            log.warning("the connection from %s:%d never answered; closed", peer[0], peer[1])
+            conn.close()
+    finally:
+        srv.close()
+        advertiser.close()
+    raise NoReply(f"no inverter connected to {bound[0]}:{bound[1]} within {wait:g} s")
