@@ -738,7 +738,7 @@ synchronous = "FULL"
 # RS-485/Ethernet bridge, rfc2217://host:port, sim://cms for the simulator.
 [[ports]]
 port = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A1234567-if00-port0"
-spec = "cms"            # cms, orion, sunezy, samil, samil_tcp
+spec = "cms"            # cms, orion, sunezy, samil (samil_tcp: see listen:// below)
 # timeout = 1.0         # reply timeout in seconds (default: the spec's)
 
   # One [[ports.inverters]] per inverter on that line.
@@ -757,6 +757,15 @@ spec = "cms"            # cms, orion, sunezy, samil, samil_tcp
 #   [[ports.inverters]]
 #   serial = "S22A0002"
 #   pvoutput_system = 67890
+
+# Samil TCP units (SolarRiver TL-D, SolarLake TL with a network port) connect to
+# us instead: listen, and advertise "I AM SERVER" on UDP 1300 (docs/monitor.md).
+# [[ports]]
+# port = "listen://0.0.0.0:1200"
+# advertise = "255.255.255.255:1300"   # or a list, or false
+#   [[ports.inverters]]
+#   serial = "S221151415"              # others are refused; serial = "auto" takes any
+#   pvoutput_system = 12345
 
 [pvoutput]
 # The API key comes from the environment variable PV_PVOUTPUT_API_KEY.

@@ -267,3 +267,21 @@ def test_config_path_is_dial_free(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "pv.toml", '[[ports]]\nport = "listen://127.0.0.1:0"\nadvertise = false\n')
     loaded = config_mod.load(str(cfg), env={})
     assert loaded.ports[0].listen and loaded.ports[0].advertise == () and loaded.ports[0].spec == "samil_tcp"
+
+
+@pytest.mark.parametrize("marker", ["samil-tcp-one", "samil-tcp-several"])
+def test_documented_samil_tcp_configurations_load(marker: str) -> None:
+    import re
+    import tomllib
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "monitor.md").read_text(encoding="utf-8")
+    m = re.search(rf"<!-- {marker} -->\n```toml\n(.*?)```", text, re.S)
+    assert m, f"docs/monitor.md lost its {marker} block"
+    cfg = config_mod.from_table(tomllib.loads(m.group(1)), env={})
+    port = cfg.ports[0]
+    assert port.listen and port.spec == "samil_tcp" and port.port == "listen://0.0.0.0:1200"
+    assert all(inv.pvoutput_system == 12345 for inv in port.inverters)
+    if marker == "samil-tcp-one":
+        assert port.advertise == (("255.255.255.255", 1300),) and len(port.inverters) == 1
+    else:
+        assert port.advertise == (("192.168.1.255", 1300), ("192.168.2.255", 1300)) and len(port.inverters) == 2
