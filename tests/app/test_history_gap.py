@@ -143,3 +143,26 @@ def test_daylight_outage_filled_from_the_inverters_history_and_uploaded_once(tmp
     assert any(q.origin == "live" and q.status == "sent" and q.time < "08:30" for q in queue.values())
     assert any(q.origin == "live" and q.status == "sent" and q.time >= "11:30" for q in queue.values())
     storage.close()
+
+
+def test_a_night_gap_asks_for_no_history(tmp_path: Path) -> None:
+    """Only a gap in which energy was produced (E-Total grew) is worth a history request."""
+    from pvapp.monitor.history import HistoryFiller
+    from pvapp.storage import LastGood
+
+    storage = Storage(tmp_path / "pv.sqlite")
+    filler = HistoryFiller(
+        storage, tz=BRISBANE, clock=None, poll_interval=60, systems=lambda s: [], window_days=lambda s: 14
+    )
+    dusk = datetime(2026, 1, 11, 19, 30, tzinfo=BRISBANE)
+    dawn = datetime(2026, 1, 12, 5, 30, tzinfo=BRISBANE)
+    last = LastGood(e_total=1500.0, h_total=4000.0, time=dusk, e_today=20.5)
+    assert not filler._produced(last, {"e_total": 1500.0, "e_today": 0.0}, dusk, dawn)
+    assert filler._produced(last, {"e_total": 1501.1, "e_today": 1.1}, dusk, dawn + timedelta(hours=3))
+    # a unit without E-Total: E-Today of a new day
+    no_total = LastGood(e_total=None, h_total=None, time=dusk, e_today=20.5)
+    assert not filler._produced(no_total, {"e_today": 0.0}, dusk, dawn)
+    assert filler._produced(no_total, {"e_today": 1.2}, dusk, dawn + timedelta(hours=3))
+    # no hour boundary inside a short gap: nothing to fill
+    assert not filler._hour_inside(dawn, dawn + timedelta(minutes=20))
+    storage.close()

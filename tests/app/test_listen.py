@@ -234,6 +234,14 @@ def test_three_phase_solarlake_stored_with_canonical_power_and_energy(scenario: 
     assert max(r.pac or 0 for r in rows) > 1000
 
 
+def test_keep_alive_when_the_poll_interval_exceeds_the_units_idle_limit(scenario: Scenario) -> None:
+    # poll_interval 30 s > 11 s: between two status polls the monitor sends 01 09 (answered 55 0c 00 00)
+    commands = [e.command for e in scenario.sims[LAKE].log]
+    assert commands.count("keep_alive") >= 2
+    first_status = commands.index("status")
+    assert "keep_alive" in commands[first_status:]
+
+
 def test_disconnect_and_reconnect_is_not_lost_nor_asleep(scenario: Scenario) -> None:
     tld_states = [s for serial, s in scenario.states if serial == TLD]
     assert tld_states == ["awake"], tld_states  # found once; a short drop is neither lost nor asleep
