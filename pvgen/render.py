@@ -112,6 +112,10 @@ def render_inverter(ir: SpecIR, env: jinja2.Environment) -> str:
         "encode_layout",
         "encode_register",
         "decode_register",
+        "Frame",
+        "parse_frame",
+        "checksum",
+        "bin2hex",
     ]
     examples = tuple((e.id, e.command, e.direction, e.hex, e.model, e.values) for e in ir.examples)
     template = env.get_template("inverter_module.py.jinja")

@@ -8,12 +8,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
 import construct as cs
 
 from pvgen.runtime import client as _client
 from pvgen.runtime import codec as _codec
+from pvgen.runtime import legacy as _legacy
 from pvgen.runtime.framing import FrameCodec
 from pvgen.runtime.model import (
     CommandDef,
@@ -38,6 +39,7 @@ __all__ = [
     "AckStruct",
     "CodeListStruct",
     "FaultBits",
+    "Frame",
     "FrameStruct",
     "HistoryRequestStruct",
     "Inverter",
@@ -51,6 +53,8 @@ __all__ = [
     "VersionInfo",
     "VersionInfoStruct",
     "WordListStruct",
+    "bin2hex",
+    "checksum",
     "decode_layout",
     "decode_parameters",
     "decode_register",
@@ -61,6 +65,7 @@ __all__ = [
     "encode_register",
     "encode_status",
     "encode_version",
+    "parse_frame",
 ]
 
 
@@ -998,17 +1003,25 @@ encode_register = _client.encode_register
 decode_register = _client.decode_register
 
 
-class Inverter(_client.InverterBase[Status, Parameters, VersionInfo]):
+class Inverter(_legacy.LegacyInverter[Status, Parameters, VersionInfo]):
     """Samil Power SolarRiver TL-D / SolarLake TL (TCP) over any pyserial-like port.
 
-    pv 0.2 calls: reset(), discover(), register(sn), version(), param_layout(),
-    parameters(layout), status_layout(), status(layout).  Typed calls:
-    handshake(), read_version(), read_status(), read_parameters(),
-    set_parameter().
+    pv 0.2 calls: reset(), discover(), register(sn, addr=1), version(dst=1),
+    param_layout(dst=1), parameters(layout, dst=1), status_layout(dst=1),
+    status(layout, dst=1).  Typed calls: handshake(), read_version(),
+    read_status(), read_parameters(), set_parameter().
     """
 
     SPEC = SPEC
     CODEC = CODEC
+
+    def __init__(
+        self,
+        port: _client.PortLike,
+        my_addr: int = 0x0000,
+        **options: Unpack[_client.InverterOptions],
+    ) -> None:
+        super().__init__(port, my_addr, **options)
 
     def _decode_status(self, layout: Sequence[int], payload: bytes) -> Status:
         return decode_status(layout, payload)
@@ -1018,6 +1031,33 @@ class Inverter(_client.InverterBase[Status, Parameters, VersionInfo]):
 
     def _decode_version(self, payload: bytes) -> VersionInfo:
         return decode_version(payload)
+
+
+class Frame(_legacy.LegacyFrame):
+    """A frame from ``parse_frame``, and pv 0.2's command constants (deprecated: see docs/legacy.md).
+
+    Each constant is a request's control and function code as one 16-bit word,
+    as it goes on the wire after the addresses; the reply's is ``| 0x0080``.
+    """
+
+    __slots__ = ()
+    STATUS_LAYOUT: ClassVar[int] = 0x0100
+    """status_layout"""
+    STATUS: ClassVar[int] = 0x0102
+    """status"""
+    VERSION: ClassVar[int] = 0x0103
+    """version"""
+    KEEP_ALIVE: ClassVar[int] = 0x0109
+    """keep_alive: answered with 55 0c 00 00; mhvis sends it when idle > 11 s"""
+
+
+def parse_frame(data: bytes | bytearray | memoryview) -> Frame | None:
+    """pv 0.2's ``parse_frame`` (deprecated): one whole verified frame, or None (see docs/legacy.md)."""
+    return _legacy.parse_frame(CODEC, Frame, data)
+
+
+checksum = _legacy.checksum
+bin2hex = _legacy.bin2hex
 
 
 EXAMPLES: tuple[tuple[str, str, str, str, str | None, tuple[tuple[str, object], ...]], ...] = (

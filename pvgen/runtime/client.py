@@ -3,16 +3,18 @@
 Generated ``Inverter`` classes only bind their spec, codecs and dataclasses to
 this base; the conversation (handshake, waiting for exactly the reply asked
 for, ignoring other inverters on the bus, the pv 0.2 call names) is written
-once, here.
+once, here.  pv 0.2's reading calls (``status(layout, dst)`` ...) are in
+``legacy.py``, on top of this base.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import ClassVar, Generic, Protocol, TypeVar
+from dataclasses import replace
+from typing import ClassVar, Generic, Protocol, TypedDict, TypeVar
 
-from .codec import WordRecord, decode_layout, encode_layout, version_text
+from .codec import WordRecord, decode_layout, encode_layout
 from .debug import log_frame
 from .errors import IncompleteReply, NoReply, PortGone, ProtocolError, UnsafeWriteRefused, UnsupportedCommand
 from .framing import Frame, FrameCodec, Framer
@@ -31,34 +33,13 @@ class PortLike(Protocol):
     def read(self, size: int = 1, /) -> bytes: ...
 
 
-class LegacyReadings:
-    """pv 0.2's status/parameter result: iterate as (label, value) pairs, or index by label."""
+class InverterOptions(TypedDict, total=False):
+    """Keyword options of every ``Inverter`` constructor (after ``port`` and ``my_addr``)."""
 
-    __slots__ = ("_pairs",)
-
-    def __init__(self, pairs: Sequence[tuple[str, float | int]]) -> None:
-        self._pairs = list(pairs)
-
-    def __iter__(self) -> Iterator[tuple[str, float | int]]:
-        return iter(self._pairs)
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def __getitem__(self, label: str) -> float | int:
-        for name, value in self._pairs:
-            if name == label:
-                return value
-        raise KeyError(label)
-
-    def __contains__(self, label: object) -> bool:
-        return any(name == label for name, _ in self._pairs)
-
-    def keys(self) -> list[str]:
-        return [name for name, _ in self._pairs]
-
-    def __repr__(self) -> str:
-        return f"LegacyReadings({self._pairs!r})"
+    address: int | None
+    timeout: float | None
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
 
 
 S = TypeVar("S", bound=WordRecord)
@@ -75,6 +56,7 @@ class InverterBase(Generic[S, P, V]):
     def __init__(
         self,
         port: PortLike,
+        my_addr: int | None = None,
         *,
         address: int | None = None,
         timeout: float | None = None,
@@ -91,7 +73,12 @@ class InverterBase(Generic[S, P, V]):
                 pass
         self.address = address if address is not None else (None if spec.registration else 0)
         self.serial: str | None = None
-        self.framer = Framer(self.CODEC)
+        # pv 0.2's my_addr: the host's own address, the source of every request
+        # and the destination of every reply (the spec's host address by default)
+        fmt = spec.frame
+        self.my_addr = fmt.host_address if my_addr is None else my_addr
+        codec = self.CODEC if self.my_addr == fmt.host_address else FrameCodec(replace(fmt, host_address=self.my_addr))
+        self.framer = Framer(codec)
         self.last_frame: bytes = b""
         self._sleep = sleep
         self._clock = clock
@@ -162,7 +149,7 @@ class InverterBase(Generic[S, P, V]):
                 if self.address is None:
                     raise NoReply(f"{command_id}: the inverter is not registered yet (run the handshake first)")
                 dst = self.address
-        data = self.CODEC.build(cmd.control, cmd.function, payload, src=spec.frame.host_address, dst=dst)
+        data = self.CODEC.build(cmd.control, cmd.function, payload, src=self.my_addr, dst=dst)
         self._drain()
         self._write(data)
         if not cmd.expects_reply:
@@ -248,7 +235,7 @@ class InverterBase(Generic[S, P, V]):
             log_frame("rx", frame.raw, fmt)
             if frame.control != cmd.control or frame.function not in wanted:
                 continue
-            if fmt.address_width and frame.dst != fmt.host_address:
+            if fmt.address_width and frame.dst != self.my_addr:
                 continue
             if fmt.address_width and dst != fmt.broadcast_address and frame.src != dst:
                 continue
@@ -307,17 +294,17 @@ class InverterBase(Generic[S, P, V]):
             return None
         return payload.replace(b"\x00", b"").decode("latin-1").strip()
 
-    def register(self, sn: str, address: int = 1) -> bool:
-        """Give the inverter with serial ``sn`` a bus address; True when it acknowledged."""
+    def register(self, sn: str, addr: int = 1) -> bool:
+        """Give the inverter with serial ``sn`` the bus address ``addr``; True when it acknowledged."""
         serial = sn.encode("latin-1")
         try:
-            frame = self.request("register", serial + bytes([address]))
+            frame = self.request("register", serial + bytes([addr]))
         except NoReply:
             return False
         assert frame is not None
         if frame.payload[:1] != bytes([ACK]):
             return False
-        self.address = address
+        self.address = addr
         self.serial = sn
         return True
 
@@ -377,22 +364,6 @@ class InverterBase(Generic[S, P, V]):
             raise UnsafeWriteRefused(f"{p.label} is read-only in the {self.SPEC.id} spec")
         return p
 
-    # -- pv 0.2 compatible calls -------------------------------------------------------
-    def version(self) -> str:
-        return version_text(self._payload("version"))
-
-    def status_layout(self) -> tuple[int, ...]:
-        return self.read_status_layout()
-
-    def param_layout(self) -> tuple[int, ...]:
-        return self.read_param_layout()
-
-    def status(self, layout: Sequence[int]) -> LegacyReadings:
-        return LegacyReadings(self.read_status(layout).labelled())
-
-    def parameters(self, layout: Sequence[int]) -> LegacyReadings:
-        return LegacyReadings(self.read_parameters(layout).labelled())
-
 
 def check_safe(p: FieldDef, value: float) -> None:
     """Refuse any value outside the parameter's safe range (the spec's, never the caller's)."""
@@ -417,7 +388,7 @@ def decode_register(payload: bytes) -> tuple[str, int]:
 __all__ = [
     "ACK",
     "InverterBase",
-    "LegacyReadings",
+    "InverterOptions",
     "PortLike",
     "check_safe",
     "decode_layout",

@@ -56,6 +56,33 @@ STATUS_KEYS = {
 }
 
 
+# pv 0.2's labels (issue 14, from pv 0.2's source), by spec field id; written
+# out here rather than taken from the code under test.
+PV02_PARAMS = {
+    "vpv_start": "Vpc-start",
+    "t_start": "T-start",
+    "vac_min": "Vac-Min",
+    "vac_max": "Vac-Max",
+    "fac_min": "Fac-Min",
+    "fac_max": "Fac-Max",
+    "zac_max": "Zac-Max",
+    "dzac": "DZac",
+}
+PV02_STATUS = {
+    "temperature": "Temp-inv",
+    "vpv": "Vpv",
+    "iac": "Iac",
+    "vac": "Vac",
+    "fac": "Fac",
+    "pac": "Pac",
+    "zac": "Zac",
+    "e_total": "E-Total",
+    "h_total": "h-Total",
+    "mode": "Mode",
+    "error": "Error",
+}
+
+
 def base_command(name: str) -> str:
     name = name.removesuffix("_reply").removesuffix("_ack")
     return {"params": "parameters"}.get(name, name)
@@ -103,20 +130,21 @@ def expected_lines(served: list[int]) -> list[str]:
     lines.append(version.replace(b"\x00", b" ").decode("ascii").strip())
     param_layout = codes(by_cmd["param_layout"])
     params = {PARAM_KEYS.get(k, k): v for k, v in by_cmd["parameters"]["decoded"].items()}
-    lines += fmt_in_layout_order(cms.SPEC.parameters, param_layout, params)
+    lines += fmt_in_layout_order(cms.SPEC.parameters, param_layout, params, PV02_PARAMS)
     status_layout = codes(by_cmd["status_layout"])
     decoded = by_cmd["status"]["decoded"]
     status = {STATUS_KEYS.get(k, k): v for k, v in decoded.items() if k not in ("error_hi", "error_lo")}
     status["error"] = decoded["error_hi"] << 16 | decoded["error_lo"]
-    lines += fmt_in_layout_order(cms.SPEC.fields, status_layout, status)
+    lines += fmt_in_layout_order(cms.SPEC.fields, status_layout, status, PV02_STATUS)
     return lines
 
 
-def fmt_in_layout_order(fields: Any, layout: list[int], values: dict[str, Any]) -> list[str]:
+def fmt_in_layout_order(fields: Any, layout: list[int], values: dict[str, Any], pv02: dict[str, str]) -> list[str]:
+    """pv 0.2's pairs first (its labels, layout order), then the values it did not know (layout order)."""
     by_id = {f.id: f for f in fields}
     assert set(values) <= set(by_id), set(values) - set(by_id)
-    order = sorted(values, key=lambda fid: layout.index(by_id[fid].codes[0]))
-    return ["%-10s: %s" % (by_id[fid].label, values[fid]) for fid in order]  # noqa: UP031 - pv 0.2's format
+    order = sorted(values, key=lambda fid: (fid not in pv02, layout.index(by_id[fid].codes[0])))
+    return ["%-10s: %s" % (pv02.get(fid, by_id[fid].label), values[fid]) for fid in order]  # noqa: UP031 - pv 0.2's format
 
 
 def run_example(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
@@ -151,6 +179,7 @@ def test_example_prints_what_the_capture_decodes_to(
     assert "E-Total   : 1626.4" in out
     assert "Temp-inv  : 32.4" in out
     assert "Zac       : 65535" in out
+    assert "Vpc-start : 150.0" in out and "T-start   : 30" in out  # pv 0.2's spelling (sic)
     assert re.fullmatch(r"1\s+2000A1\.00\s+CMS 2000\s+PHOENIXTEC\s+0905BO0139\s+3600", out[0])
 
 

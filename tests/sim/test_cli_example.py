@@ -61,8 +61,8 @@ def _check_example_output(out: str, record: Path) -> None:
     assert lines[0] == pv.cms.decode_version(pv.cms.encode_version(dict(model.version))).text
     params = dict(line.split(": ", 1) for line in lines[1:9])
     assert {k.strip(): v for k, v in params.items()} == {
-        "Vpv-Start": "150.0",
-        "T-Start": "30",
+        "Vpc-start": "150.0",  # pv 0.2's labels (sic)
+        "T-start": "30",
         "Vac-Min": "192.0",
         "Vac-Max": "256.0",
         "Fac-Min": "47.51",
@@ -72,9 +72,9 @@ def _check_example_output(out: str, record: Path) -> None:
     }
     status = [line.split(": ", 1) for line in lines[9:]]
     labels = [k.strip() for k, _ in status]
-    assert (
-        labels[:3] == ["Temp-inv", "E-Today", "Vpv"] and labels[-1] == "Error" and len(labels) == 18
-    )  # 21 codes, 3 two-word values
+    # 21 codes, 3 two-word values: pv 0.2's 11 pairs first, then E-Today and the six fault values
+    assert labels[:3] == ["Temp-inv", "Vpv", "Iac"] and labels[10] == "Error" and len(labels) == 18
+    assert labels[11:] == ["E-Today", "Error-GV", "Error-GF", "Error-GZ", "Error-Temp", "Error-PV1", "Error-GFC1"]
     printed = {k.strip(): v for k, v in status}
     served = json.loads(record.read_text().splitlines()[-1])["values"]
     for label, fid in [

@@ -1,0 +1,320 @@
+"""pv 0.2's interface, kept to the letter, beside the typed API it now runs on.
+
+Scripts written for Edmund Tse's pv 0.2 call ``cms.Inverter(port)``,
+``status(layout, dst)`` and friends, print ``(label, value)`` pairs with
+``"%-10s: %s"`` and index them by pv 0.2's labels.  Everything here exists so
+those scripts keep running unchanged: the call names, keywords and defaults,
+pv 0.2's own labels (``Vpc-start`` sic), its value types (floats where it
+divided, ints elsewhere, raw words never hidden), ``None`` for a reply that does
+not unpack, and the module helpers ``Frame``, ``checksum``, ``parse_frame`` and
+``bin2hex`` (deprecated, not removed).  docs/legacy.md lists the interface and
+every choice made where pv 0.2's behaviour is not on record.
+
+The typed API (``read_status()``, ``Status``, ``handshake()``) is untouched by
+this module; the generated ``Inverter`` classes inherit both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from enum import IntEnum, IntFlag
+from typing import Any, NamedTuple, SupportsIndex, TypeVar, overload
+
+from .client import InverterBase
+from .codec import WordRecord, decode_layout, version_text
+from .errors import ProtocolError
+from .framing import FrameCodec, FrameError, checksum16
+
+# pv 0.2's labels, by the spec field they name (facts from issue 14: pv 0.2's
+# source).  The typed API keeps the spec's own labels ("Vpv-Start"); only these
+# tables decide what the pv 0.2 calls return, so a spec label can change without
+# breaking a pv 0.2 script.  Order: as pv 0.2's source lists them.
+PV02_STATUS_LABELS: Mapping[str, str] = {
+    "temperature": "Temp-inv",
+    "vpv1": "Vpv1",
+    "vpv2": "Vpv2",
+    "vpv3": "Vpv3",
+    "ipv1": "Ipv1",
+    "ipv2": "Ipv2",
+    "ipv3": "Ipv3",
+    "vpv": "Vpv",
+    "iac": "Iac",
+    "vac": "Vac",
+    "fac": "Fac",
+    "pac": "Pac",
+    "zac": "Zac",
+    "e_total": "E-Total",
+    "h_total": "h-Total",
+    "mode": "Mode",
+    "error": "Error",
+}
+PV02_PARAMETER_LABELS: Mapping[str, str] = {
+    "vpv_start": "Vpc-start",  # sic: pv 0.2's spelling, which scripts index by
+    "t_start": "T-start",
+    "vac_min": "Vac-Min",
+    "vac_max": "Vac-Max",
+    "fac_min": "Fac-Min",
+    "fac_max": "Fac-Max",
+    "zac_max": "Zac-Max",
+    "dzac": "DZac",
+}
+
+Value = float | int
+Pair = tuple[str, Value]
+
+
+class LegacyReadings(list[Pair]):
+    """What pv 0.2's ``status()``/``parameters()`` return: a real list of ``(label, value)`` pairs.
+
+    pv 0.2 returned a list, so this is one (iteration, ``len``, ``[0]``,
+    slicing, ``==`` with a list, JSON, pickling all behave as a list's).  It
+    also answers ``status['Pac']``, ``status.get('Pac')``, ``'Pac' in status``
+    and ``status.keys()`` by label, which the seed README relies on; a pair
+    still tests ``in`` as a list member.
+    """
+
+    __slots__ = ()
+
+    @overload
+    def __getitem__(self, key: SupportsIndex, /) -> Pair: ...
+
+    @overload
+    def __getitem__(self, key: slice, /) -> list[Pair]: ...
+
+    @overload
+    def __getitem__(self, key: str, /) -> Value: ...
+
+    def __getitem__(self, key: SupportsIndex | slice | str, /) -> Pair | list[Pair] | Value:
+        if isinstance(key, str):
+            for label, value in list.__iter__(self):
+                if label == key:
+                    return value
+            raise KeyError(key)
+        return list.__getitem__(self, key)
+
+    def get(self, label: str, default: Value | None = None) -> Value | None:
+        """The value labelled ``label``, or ``default``."""
+        for name, value in list.__iter__(self):
+            if name == label:
+                return value
+        return default
+
+    def __contains__(self, item: object, /) -> bool:
+        if isinstance(item, str):
+            return any(name == item for name, _ in list.__iter__(self))
+        return list.__contains__(self, item)
+
+    def keys(self) -> list[str]:
+        """The labels, in order (also makes ``dict(readings)`` work)."""
+        return [name for name, _ in list.__iter__(self)]
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+class _Entry(NamedTuple):
+    label: str
+    attr: str | None  # record attribute holding the typed value; None: a raw word only
+    positions: tuple[int, ...]  # word positions in the layout, high word first
+
+
+def _plain(value: object) -> Value:
+    return int(value) if isinstance(value, IntEnum | IntFlag) else value  # type: ignore[return-value]
+
+
+class PairBuilder:
+    """Turns typed records into pv 0.2's pairs, with one cached recipe per layout.
+
+    Recipe: pv 0.2's own values first, in layout order, then what pv 0.2 did
+    not know (E-Today, the fault values, codes no spec names, shown as
+    ``0xNN``) in layout order.  A value the typed API reads as ``None``
+    ("not measured", like ``Zac`` 65535) is given as its raw word, as pv 0.2
+    did.  The speed work (issue 14) replaces this with pairs compiled into the
+    decoding plan; this class is the behaviour it must keep.
+    """
+
+    MAX_LAYOUTS = 256  # noise can produce many layouts: keep the cache bounded
+
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self.labels = labels
+        self._recipes: dict[tuple[type, tuple[int, ...]], tuple[_Entry, ...]] = {}
+
+    def recipe(self, record: WordRecord) -> tuple[_Entry, ...]:
+        key = (type(record), record.layout)
+        found = self._recipes.get(key)
+        if found is None:
+            if len(self._recipes) >= self.MAX_LAYOUTS:
+                self._recipes.clear()
+            found = self._recipes[key] = self._build(record._FIELDS, record.layout)
+        return found
+
+    def _build(self, fields: Iterable[Any], layout: tuple[int, ...]) -> tuple[_Entry, ...]:
+        position = {code: i for i, code in enumerate(layout)}
+        known: list[tuple[int, _Entry]] = []
+        extra: list[tuple[int, _Entry]] = []
+        named: set[int] = set()
+        for f in fields:
+            named.update(f.codes)
+            present = [c for c in f.codes if c in position]
+            if not present:
+                continue
+            if len(present) < len(f.codes):
+                # half of a two-word value: keep the word pv 0.2 would have had, raw
+                for c in present:
+                    extra.append((position[c], _Entry(f"0x{c:02X}", None, (position[c],))))
+                continue
+            positions = tuple(position[c] for c in f.codes)
+            label = self.labels.get(f.id)
+            entry = _Entry(label or f.label, f.id, positions)
+            (known if label else extra).append((min(positions), entry))
+        for code, i in position.items():
+            if code not in named:
+                extra.append((i, _Entry(f"0x{code:02X}", None, (i,))))
+        known.sort(key=lambda item: item[0])
+        extra.sort(key=lambda item: item[0])
+        return tuple(entry for _, entry in known + extra)
+
+    def pairs(self, record: WordRecord) -> LegacyReadings:
+        raw = record.raw
+        out = LegacyReadings()
+        append = out.append
+        for label, attr, positions in self.recipe(record):
+            value = getattr(record, attr) if attr is not None else None
+            if value is None:
+                number = 0
+                for p in positions:
+                    number = number << 16 | raw[p]
+                append((label, number))
+            else:
+                append((label, _plain(value)))
+        return out
+
+
+STATUS_PAIRS = PairBuilder(PV02_STATUS_LABELS)
+PARAMETER_PAIRS = PairBuilder(PV02_PARAMETER_LABELS)
+
+
+def status_pairs(record: WordRecord) -> LegacyReadings:
+    """pv 0.2's ``status()`` result for a decoded status record."""
+    return STATUS_PAIRS.pairs(record)
+
+
+def parameter_pairs(record: WordRecord) -> LegacyReadings:
+    """pv 0.2's ``parameters()`` result for a decoded parameter record."""
+    return PARAMETER_PAIRS.pairs(record)
+
+
+# --------------------------------------------------------------------------- the Inverter calls
+
+S = TypeVar("S", bound=WordRecord)
+P = TypeVar("P", bound=WordRecord)
+V = TypeVar("V")
+
+
+class LegacyInverter(InverterBase[S, P, V]):
+    """pv 0.2's calls on top of the typed client; generated ``Inverter`` classes inherit it.
+
+    ``reset()``, ``discover()`` and ``register(sn, addr=1)`` live on the base
+    (the typed ``handshake()`` uses them).  Every reading call here takes the
+    inverter's bus address ``dst`` (default 1) and sends to exactly that
+    address, whatever the object registered last, so one object can poll every
+    inverter on a bus, as in pv 0.2.
+    """
+
+    def _reply_payload(self, command_id: str, dst: int) -> bytes:
+        frame = self.request(command_id, dst=dst)
+        assert frame is not None  # every reading command has a reply
+        return frame.payload
+
+    def version(self, dst: int = 1) -> str:
+        """The version reply as one text (NULs as spaces, trimmed)."""
+        return version_text(self._reply_payload("version", dst))
+
+    def status_layout(self, dst: int = 1) -> tuple[int, ...]:
+        """The status layout: one code per word of the status reply."""
+        return decode_layout(self._reply_payload("status_layout", dst))
+
+    def param_layout(self, dst: int = 1) -> tuple[int, ...]:
+        """The parameter layout: one code per word of the parameter reply."""
+        return decode_layout(self._reply_payload("param_layout", dst))
+
+    def status(self, layout: Sequence[int], dst: int = 1) -> LegacyReadings | None:
+        """``(label, value)`` pairs of one status reply, or None when it does not unpack with ``layout``."""
+        payload = self._reply_payload("status", dst)
+        try:
+            record = self._decode_status(layout, payload)
+        except ProtocolError:
+            return None
+        return status_pairs(record)
+
+    def parameters(self, layout: Sequence[int], dst: int = 1) -> LegacyReadings | None:
+        """``(label, value)`` pairs of the parameter reply, or None when it does not unpack with ``layout``."""
+        payload = self._reply_payload("parameters", dst)
+        try:
+            record = self._decode_parameters(layout, payload)
+        except ProtocolError:
+            return None
+        return parameter_pairs(record)
+
+
+# --------------------------------------------------------------------------- module helpers (deprecated)
+
+
+class LegacyFrame(NamedTuple):
+    """A frame as ``parse_frame`` returns it.  Generated modules subclass it as ``Frame``,
+    adding one command constant per spec command (``Frame.STATUS == 0x0102``)."""
+
+    src: int | None
+    dst: int | None
+    control: int
+    function: int
+    payload: bytes
+    raw: bytes
+
+    @property
+    def command(self) -> int:
+        """Control and function as one 16-bit word, comparable with the constants."""
+        return self.control << 8 | self.function
+
+
+F = TypeVar("F", bound=LegacyFrame)
+
+
+def checksum(data: bytes | bytearray | memoryview) -> int:
+    """The family's checksum of ``data``: its byte sum modulo 65536 (sent big-endian after it)."""
+    return checksum16(data)
+
+
+def bin2hex(data: bytes | bytearray | memoryview) -> str:
+    """``data`` as lowercase hex digits, no separators (``b'\\xaa\\xaa'`` -> ``'aaaa'``)."""
+    return bytes(data).hex()
+
+
+def parse_frame(codec: FrameCodec, cls: Callable[..., F], data: bytes | bytearray | memoryview) -> F | None:
+    """One complete frame, or None: shorter than the minimum frame (11 bytes for ``AA AA``),
+    wrong sync, a length that disagrees with the bytes given, trailing bytes, or a bad checksum."""
+    raw = bytes(data)
+    if len(raw) < codec.fmt.min_size:
+        return None
+    try:
+        frame = codec.parse(raw)
+    except FrameError:
+        return None
+    return cls(frame.src, frame.dst, frame.control, frame.function, frame.payload, frame.raw)
+
+
+__all__ = [
+    "PARAMETER_PAIRS",
+    "PV02_PARAMETER_LABELS",
+    "PV02_STATUS_LABELS",
+    "STATUS_PAIRS",
+    "LegacyFrame",
+    "LegacyInverter",
+    "LegacyReadings",
+    "PairBuilder",
+    "bin2hex",
+    "checksum",
+    "parameter_pairs",
+    "parse_frame",
+    "status_pairs",
+]
