@@ -13,7 +13,6 @@ from pv.pvoutput import (
     OutputRecord,
     PVOutputClient,
     Rejected,
-    Status,
 )
 
 from pvapp.pvoutput_service import PVOutputService
@@ -29,16 +28,11 @@ def test_legacy_connection_calls(service: PVOutputService, clock: FakeClock) -> 
     assert conn.add_status(TODAY, time(10, 5), 4400, 2600) == "OK 200: Added Status"
     stored = service.statuses(SID)
     assert stored[(TODAY, time(10, 0))] == {"v1": 4200, "v2": 2500, "v3": 1500, "v4": 800}
-    status = conn.get_status()  # latest
-    assert isinstance(status, Status)
-    assert (status.date, status.time, status.energy_generation, status.power_generation) == (
-        TODAY,
-        time(10, 5),
-        4400,
-        2600,
-    )
-    at_ten = conn.get_status("20260115", "10:00")
-    assert (at_ten.energy_consumption, at_ten.power_consumption) == (1500, 800)
+    # the server's reply text, as pv 0.2 returned it (columns: API.md 1.4)
+    latest = conn.get_status()
+    assert isinstance(latest, str)
+    assert latest.split(",")[:4] == ["20260115", "10:05", "4400", "2600"]
+    assert conn.get_status("20260115", "10:00").split(",")[4:6] == ["1500", "800"]
     assert conn.add_output("20260114", 21000, 9000, 4100, "12:15", "Fine", 18, 31, "sunny", consumption=12000) == (
         "OK 200: Added Output"
     )

@@ -23,6 +23,7 @@ class PVOutputError(Exception):
         super().__init__(message)
         self.status = status
         self.server_text = server_text
+        self.body = ""  # the whole reply body as received (redacted), when there was one
 
 
 class AuthError(PVOutputError):
@@ -47,8 +48,12 @@ class RateLimited(PVOutputError):
         self.reset_at = reset_at
 
 
-class Rejected(PVOutputError):
-    """400: the server refused the data.  Never retried (except ``LoadInProgress``)."""
+class Rejected(PVOutputError, ValueError):
+    """400: the server refused the data.  Never retried (except ``LoadInProgress``).
+
+    Also a ``ValueError``: pv 0.2 raised ValueError on a 400, and scripts
+    written for it catch that, while new code catches ``Rejected``.
+    """
 
     kind = "rejected"
 
@@ -133,6 +138,12 @@ def split_body(body: str) -> tuple[str, int | None, str]:
 
 def error_from_reply(status: int, body: str, reset_at: datetime | None = None) -> PVOutputError:
     """Map one non-200 reply to the matching exception, keeping the server's text."""
+    err = _classify(status, body, reset_at)
+    err.body = body.strip()
+    return err
+
+
+def _classify(status: int, body: str, reset_at: datetime | None) -> PVOutputError:
     _reason, code, text = split_body(body)
     code = code or status
     shown = body.strip() or f"HTTP {status}"
