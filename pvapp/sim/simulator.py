@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import ModuleType
@@ -144,6 +144,22 @@ class Exchange:
     request: bytes
     command: str
     replies: list[bytes] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _BusFramer(Framer):
+    """The inverters' end of the line: a request to an address on the bus is real, whoever sends it.
+
+    The runtime framer takes a frame as plausible only when it involves the
+    spec's host or broadcast address (a 16-bit sum is weak).  pv 0.2 let the
+    host choose its own address (``cms.Inverter(port, my_addr=...)``), so the
+    bus also accepts frames sent to the addresses its inverters hold.
+    """
+
+    addresses: Callable[[], Collection[int]] = field(default=lambda: ())
+
+    def _plausible(self, frame: Frame) -> bool:
+        return Framer._plausible(self, frame) or frame.dst in self.addresses()
 
 
 class Simulator:
@@ -274,7 +290,11 @@ class Simulator:
         raise KeyError(f"no simulated inverter with serial {serial!r}")
 
     def new_framer(self) -> Framer:
-        return Framer(self.codec)
+        return _BusFramer(self.codec, addresses=self._bus_addresses)
+
+    def _bus_addresses(self) -> Collection[int]:
+        broadcast = self.spec.frame.broadcast_address
+        return {inv.address for inv in self.inverters if inv.address != broadcast}
 
     def latency(self) -> float:
         lo, hi = self.options.latency
