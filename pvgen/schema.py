@@ -362,7 +362,9 @@ TYPE_DEF = Map(
 FIELD_COMMON: dict[str, Node] = {
     "code": CODE8,
     "codes": ListOf(CODE8, min_items=1, doc="one code per 16-bit word, high word first"),
-    "label": Str(doc="the label the original pv 0.2 library printed", pattern=r"^[ -~]{1,24}$", what="a label"),
+    "label": Str(
+        doc="display label; pv 0.2 calls use their own (docs/legacy.md)", pattern=r"^[ -~]{1,24}$", what="a label"
+    ),
     "unit": Choice(UNITS, doc="unit of the scaled value"),
     "scale": AnyOf(
         shapes=[(_is_number, Num(positive=True)), (_is_str, Str(pattern=r"^[0-9]+(\.[0-9]+)?$", what="a decimal"))],

@@ -131,7 +131,7 @@ class FieldDef:
     """One status value or parameter: where its words are and what they mean."""
 
     id: str
-    label: str  # the name the original pv 0.2 library printed ('Pac', 'E-Total')
+    label: str  # display name ('Pac', 'E-Total'); pv 0.2's own labels are in legacy.py
     codes: tuple[int, ...]  # one code per 16-bit word, high word first
     unit: str
     scale: str  # decimal text, e.g. '0.1'; kept as text so rounding is exact
