@@ -98,16 +98,27 @@ def measure(path: Path, expected_frames: int, *, as_json: bool = False) -> float
     return n / elapsed
 
 
-def cli_decode(path: Path, frames: int, *, as_json: bool) -> tuple[float, float, str]:
-    """``pv decode`` itself on the capture: (frames/s, peak RSS MB, error) -- the user-facing command."""
+def cli_decode(path: Path, frames: int, *, as_json: bool, stdin: bool = False) -> tuple[float, float, str]:
+    """``pv decode`` itself on the capture: (frames/s, peak RSS MB, error) -- the user-facing command.
+
+    The peak is the child's ``ru_maxrss`` (whole command, start-up included);
+    with ``stdin`` the capture is piped in instead of named.
+    """
     from .bench_startup import pv_command
 
     pv = pv_command()
     if pv is None:
         return 0.0, 0.0, "not yet available: pvapp.cli has not landed"
-    argv = [*pv, "decode", "--spec", "cms", *(["--json"] if as_json else []), str(path)]
+    argv = [*pv, "decode", "--spec", "cms", *(["--json"] if as_json else []), "-" if stdin else str(path)]
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env())
+    with path.open("rb") as source:
+        proc = subprocess.Popen(
+            argv,
+            stdin=source if stdin else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=child_env(),
+        )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -132,6 +143,13 @@ def run(quick: bool) -> list[Row]:
         json_rate = measure(raw_path, frames, as_json=True)
         spy_rate = measure(spy_path, frames // 10)
         cli_rate, cli_rss, cli_err = cli_decode(raw_path, frames, as_json=False)
+        hex_path = Path(tmp) / "capture.hex"
+        with hex_path.open("w", encoding="ascii") as out:
+            for start in range(0, len(data), 1 << 20):  # 32 bytes a line, as "hh hh ..." text
+                block = data[start : start + (1 << 20)]
+                out.write("\n".join(block[i : i + 32].hex(" ") for i in range(0, len(block), 32)) + "\n")
+        hex_mb = hex_path.stat().st_size / 1e6
+        hex_rate, hex_rss, hex_err = cli_decode(hex_path, frames, as_json=True, stdin=True)
         size_mb = len(data) / 1e6
         spy_mb = spy_path.stat().st_size / 1e6
     label = f"{frames:,}"
@@ -159,6 +177,23 @@ def run(quick: bool) -> list[Row]:
             "",
             None,
             cli_err or f"text output to /dev/null; peak RSS {cli_rss:.0f} MB (whole command, start-up included)",
+        ),
+        Row(
+            f"capture: pv decode peak memory, {label}-frame raw capture",
+            cli_rss or None,
+            "MB",
+            "< 100",
+            cli_rss < 100 if cli_rss else None,
+            cli_err or f"{size_mb:.0f} MB file; pv decode --spec cms FILE > /dev/null; ru_maxrss of the command",
+        ),
+        Row(
+            "capture: pv decode peak memory, same as hex text on stdin",
+            hex_rss or None,
+            "MB",
+            "< 100",
+            hex_rss < 100 if hex_rss else None,
+            hex_err
+            or f"{hex_mb:.0f} MB text; pv decode --spec cms --json - < FILE > /dev/null; {hex_rate:,.0f} frames/s",
         ),
         Row(
             f"capture: decode {frames // 10:,}-frame spy:// log",

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from enum import IntEnum, IntFlag
 from types import ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 
 from pvgen.runtime.framing import Frame, Framer, FramerStats
 from pvgen.runtime.model import CommandDef, ProtocolSpec
@@ -31,8 +31,10 @@ from pvgen.runtime.text import safe
 __all__ = [
     "CaptureError",
     "StreamDecoder",
+    "TextCapture",
     "decode_stream",
     "describe",
+    "iter_capture",
     "load_spec_module",
     "parse_capture",
     "read_capture",
@@ -108,46 +110,174 @@ def parse_capture(text: str) -> bytes:
     optional ``TX``/``RX``/``>``/``<`` marker.  Blank lines and ``#`` comments
     are ignored.  Anything else is an error naming the line.
     """
+    lines = _TextLines()
     out = bytearray()
-    previous = ""  # format of the last data line: hexdump -C ends with a bare offset line
     for line_no, line in enumerate(text.splitlines(), 1):
+        out += lines.parse(line_no, line)
+    return bytes(out)
+
+
+class _TextLines:
+    """Parses text capture lines one at a time; remembers the format of the last data line."""
+
+    def __init__(self) -> None:
+        self.previous = ""  # hexdump -C ends with a bare offset line
+
+    def parse(self, line_no: int, line: str) -> bytes:
         line = _ANSI.sub("", line).rstrip()
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
-            continue
-        if previous == "hexdump" and _OFFSET_ONLY.match(stripped):
-            continue
+            return b""
+        if self.previous == "hexdump" and _OFFSET_ONLY.match(stripped):
+            return b""
         match = _SPY_DATA.match(line)
         if match:
-            out += _spy_hex(line_no, match.group(2), match.group(3))
-            previous = "spy"
-            continue
+            self.previous = "spy"
+            return _spy_hex(line_no, match.group(2), match.group(3))
         if _SPY_OTHER.match(line):
-            continue  # control line or "<empty>" read
+            return b""  # control line or "<empty>" read
         match = _HEXDUMP_C.match(line)
         if match:
-            out += bytes.fromhex(match.group(2))
-            previous = "hexdump"
-            continue
+            self.previous = "hexdump"
+            return bytes.fromhex(match.group(2))
         match = _XXD.match(line)
         if match:
-            out += bytes.fromhex(match.group(2))
-            previous = "xxd"
+            self.previous = "xxd"
+            return bytes.fromhex(match.group(2))
+        self.previous = "plain"
+        return plain_hex(line_no, _DIRECTION.sub("", stripped), stripped)
+
+
+def plain_hex(line_no: int, body: str, shown: str) -> bytes:
+    """Bytes of plain hex tokens separated by spaces, ``:``, ``,`` or ``;`` (``0x`` prefixes allowed)."""
+    out = bytearray()
+    for token in _SEPARATORS.split(body):
+        if not token:
             continue
-        body = _DIRECTION.sub("", stripped)
-        tokens = re.split(r"[\s,:;]+", body)
-        chunk = bytearray()
-        for token in tokens:
-            if not token:
-                continue
-            if not _PLAIN_TOKEN.fullmatch(token):
-                raise CaptureError(
-                    f"line {line_no}: not a hex dump, xxd, hexdump -C or spy:// log line: {stripped[:60]!r}"
-                )
-            chunk += bytes.fromhex(token[2:] if token[:2] in ("0x", "0X") else token)
-        out += chunk
-        previous = "plain"
+        if not _PLAIN_TOKEN.fullmatch(token):
+            raise CaptureError(f"line {line_no}: not a hex dump, xxd, hexdump -C or spy:// log line: {shown[:60]!r}")
+        out += bytes.fromhex(token[2:] if token[:2] in ("0x", "0X") else token)
     return bytes(out)
+
+
+_SEPARATORS = re.compile(r"[\s,:;]+")
+_LAST_SEPARATOR = re.compile(r"[\s,:;][^\s,:;]*$")
+_EOL = re.compile(rb"[\r\n]")
+TEXT_PROBE = 4096  # bytes looked at to tell a text capture from a raw one
+MAX_LINE = 1 << 16  # a longer line can only be plain hex, and is parsed in pieces
+
+
+class TextCapture:
+    """A text capture parsed as it is read: feed bytes, get wire bytes back.
+
+    Only the current line is held (lines longer than ``MAX_LINE`` are plain
+    hex, taken in pieces), so memory stays bounded for any capture size.  Line
+    numbers, and the format of the previous line, carry across chunks.
+    """
+
+    def __init__(self) -> None:
+        self.lines = _TextLines()
+        self.line_no = 1
+        self._partial = bytearray()
+        self._long = False  # inside a plain-hex line longer than MAX_LINE
+
+    def feed(self, chunk: bytes) -> bytes:
+        bad = _BINARY.search(chunk)
+        if bad:
+            before = self._partial[-1:] + chunk[: bad.start()]
+            line = self.line_no + before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n")
+            raise CaptureError(f"line {line}: byte 0x{bad.group()[0]:02x} in a text capture (is the file corrupt?)")
+        buf = self._partial
+        buf += chunk
+        out = bytearray()
+        start = 0
+        while True:
+            eol = _EOL.search(buf, start)
+            if eol is None:
+                break
+            end = eol.start()
+            if buf[end] == 0x0D:  # CR LF, or a lone CR (old Mac text)
+                if end + 1 == len(buf):
+                    break  # wait: the LF may be in the next chunk
+                after = end + 2 if buf[end + 1] == 0x0A else end + 1
+            else:
+                after = end + 1
+            out += self._line(buf[start:end].decode("ascii"))
+            self.line_no += 1
+            start = after
+        del buf[:start]
+        if len(buf) > MAX_LINE:
+            out += self._piece()
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        """End of input: the last line, which may have no line break."""
+        text = self._partial.decode("ascii")
+        self._partial.clear()
+        out = self._line(text) if text.strip() or self._long else b""
+        self._long = False
+        return out
+
+    def _line(self, text: str) -> bytes:
+        if self._long:
+            self._long = False
+            return plain_hex(self.line_no, text, text.strip())
+        return self.lines.parse(self.line_no, text)
+
+    def _piece(self) -> bytes:
+        """Parse most of an over-long line now: up to its last separator, or an even run of digits."""
+        text = self._partial.decode("ascii")
+        if not self._long:
+            text = _DIRECTION.sub("", _ANSI.sub("", text).strip())
+            if text[:2] in ("0x", "0X"):
+                text = text[2:]
+            self._long = True
+            self.lines.previous = "plain"
+        cut = _LAST_SEPARATOR.search(text)
+        if cut and cut.start() > 0:
+            split = cut.start()
+        else:  # one giant token (after any separators): an even number of its characters
+            token = len(text) - len(text.lstrip(" \t,:;"))
+            split = len(text) - (len(text) - token) % 2
+        out = plain_hex(self.line_no, text[:split], text[:60])
+        self._partial[:] = text[split:].encode("ascii")
+        return out
+
+
+def iter_capture(stream: BinaryIO, chunk_size: int = CHUNK) -> Iterator[bytes]:
+    """The wire bytes of a capture read from ``stream`` (a file or stdin), chunk by chunk.
+
+    Raw or text is decided as ``read_capture`` decides it, but on the first
+    ``TEXT_PROBE`` bytes: a raw dump of this family starts with a non-ASCII
+    sync byte.  Text is parsed line by line as it arrives; a non-text byte
+    later in a text capture is an error naming its line.
+    """
+    read: Callable[[int], bytes] = getattr(stream, "read1", stream.read)
+    head = bytearray()
+    while len(head) < TEXT_PROBE:
+        chunk = read(chunk_size)
+        if not chunk:
+            break
+        head += chunk
+        if _BINARY.search(chunk):
+            break
+    if _BINARY.search(head):
+        yield bytes(head)
+        while chunk := read(chunk_size):
+            yield chunk
+        return
+    text = TextCapture()
+    out = text.feed(bytes(head))
+    while True:
+        if out:
+            yield out
+        chunk = read(chunk_size)
+        if not chunk:
+            break
+        out = text.feed(chunk)
+    out = text.finish()
+    if out:
+        yield out
 
 
 def read_capture(data: bytes) -> bytes:
@@ -155,7 +285,8 @@ def read_capture(data: bytes) -> bytes:
 
     A raw dump of this family starts with non-ASCII sync bytes (``AA AA`` or
     ``55 AA``), so "is it text?" is decided by whether the file is printable
-    ASCII, not by its name.
+    ASCII, not by its name.  For files of any size, ``iter_capture`` does the
+    same without holding the file.
     """
     if _BINARY.search(data):
         return data

@@ -22,34 +22,48 @@ from .common import (
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode a capture: frames found by the spec's framer, named, with status values decoded.
 
-    Frames are printed as they are decoded (JSON included), so a capture of a
-    million frames never has to fit in memory.
+    The capture is read in chunks (text captures line by line) and frames are
+    printed as they are decoded (JSON included), so memory stays bounded for a
+    capture of any size, from a file or from standard input.
     """
-    from pvapp.decode import CaptureError, StreamDecoder, describe, read_capture
+    from pvapp.decode import CaptureError, StreamDecoder, describe, iter_capture
 
+    spec_id = check_spec(args.spec)
     try:
-        raw = sys.stdin.buffer.read() if args.input == "-" else Path(args.input).read_bytes()
+        stream = sys.stdin.buffer if args.input == "-" else Path(args.input).open("rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise UsageError(f"FILE: cannot read {args.input}: {exc.strerror}") from None
+    out = sys.stdout
+    decoder: StreamDecoder | None = None
+    count = 0
+
+    def start(first: bytes) -> StreamDecoder:
+        chosen = spec_id
+        if chosen is None:
+            chosen = "samil" if first[:2] == b"\x55\xaa" and "samil" in spec_ids() else "cms"
+        if args.json:
+            out.write(f'{{"spec": {json.dumps(chosen)}, "frames": [')
+        return StreamDecoder(module(chosen))
+
     try:
-        data = read_capture(raw)
+        for chunk in iter_capture(stream):
+            if decoder is None:
+                decoder = start(chunk)
+            for rec in decoder.feed(chunk):
+                if args.json:
+                    out.write(("," if count else "") + "\n  " + json.dumps(rec, default=json_default))
+                else:
+                    out.write(describe(rec) + "\n")
+                count += 1
     except CaptureError as exc:
         raise UsageError(f"FILE: {exc}") from None
-    spec_id = check_spec(args.spec)
-    if spec_id is None:
-        spec_id = "samil" if data[:2] == b"\x55\xaa" and "samil" in spec_ids() else "cms"
-    decoder = StreamDecoder(module(spec_id))
-    out = sys.stdout
-    count = 0
-    if args.json:
-        out.write(f'{{"spec": {json.dumps(spec_id)}, "frames": [')
-    for start in range(0, len(data), 65536):
-        for rec in decoder.feed(data[start : start + 65536]):
-            if args.json:
-                out.write(("," if count else "") + "\n  " + json.dumps(rec, default=json_default))
-            else:
-                out.write(describe(rec) + "\n")
-            count += 1
+    except OSError as exc:
+        raise UsageError(f"FILE: cannot read {args.input}: {exc.strerror or exc}") from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if decoder is None:
+        decoder = start(b"")
     decoder.finish()
     stats = decoder.stats.as_dict()
     if args.json:
