@@ -26,7 +26,7 @@ from typing import Any
 from . import REPO, Row
 
 # Priority order of issue 7; other helpers' bench_*.py modules run after these.
-ORDER = ["decode", "capture", "startup", "poll", "cpu_memory", "upload"]
+ORDER = ["decode", "exchange", "capture", "startup", "poll", "cpu_memory", "upload"]
 
 
 def discover() -> list[str]:

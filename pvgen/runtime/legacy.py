@@ -17,7 +17,6 @@ this module; the generated ``Inverter`` classes inherit both.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from enum import IntEnum, IntFlag
 from typing import Any, NamedTuple, SupportsIndex, TypeVar, overload
 
 from .client import InverterBase
@@ -116,10 +115,7 @@ class _Entry(NamedTuple):
     label: str
     attr: str | None  # record attribute holding the typed value; None: a raw word only
     positions: tuple[int, ...]  # word positions in the layout, high word first
-
-
-def _plain(value: object) -> Value:
-    return int(value) if isinstance(value, IntEnum | IntFlag) else value  # type: ignore[return-value]
+    as_int: bool  # an enum or flags value: pv 0.2 gave the plain number
 
 
 class PairBuilder:
@@ -161,15 +157,15 @@ class PairBuilder:
             if len(present) < len(f.codes):
                 # half of a two-word value: keep the word pv 0.2 would have had, raw
                 for c in present:
-                    extra.append((position[c], _Entry(f"0x{c:02X}", None, (position[c],))))
+                    extra.append((position[c], _Entry(f"0x{c:02X}", None, (position[c],), False)))
                 continue
             positions = tuple(position[c] for c in f.codes)
             label = self.labels.get(f.id)
-            entry = _Entry(label or f.label, f.id, positions)
+            entry = _Entry(label or f.label, f.id, positions, bool(f.enum or f.flags))
             (known if label else extra).append((min(positions), entry))
         for code, i in position.items():
             if code not in named:
-                extra.append((i, _Entry(f"0x{code:02X}", None, (i,))))
+                extra.append((i, _Entry(f"0x{code:02X}", None, (i,), False)))
         known.sort(key=lambda item: item[0])
         extra.sort(key=lambda item: item[0])
         return tuple(entry for _, entry in known + extra)
@@ -178,7 +174,7 @@ class PairBuilder:
         raw = record.raw
         out = LegacyReadings()
         append = out.append
-        for label, attr, positions in self.recipe(record):
+        for label, attr, positions, as_int in self.recipe(record):
             value = getattr(record, attr) if attr is not None else None
             if value is None:
                 number = 0
@@ -186,7 +182,7 @@ class PairBuilder:
                     number = number << 16 | raw[p]
                 append((label, number))
             else:
-                append((label, _plain(value)))
+                append((label, int(value) if as_int else value))
         return out
 
 

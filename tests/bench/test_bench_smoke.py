@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -78,3 +80,25 @@ def test_upload_benchmark_counts_every_request_against_the_local_service() -> No
         minimum = int(row.note.split("minimum ")[1].split(":")[0])
         assert int(counts["addbatchstatus.jsp"]) == minimum, row.note
         assert sum(int(v) for v in counts.values()) == int(row.note.split(" requests")[0])
+
+
+def test_exchange_benchmark_compares_like_with_like() -> None:
+    """Not timed: every client must give pv's result before timing, and a wrong one must be caught."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from benchmarks import bench_exchange as bx
+
+    port = bx.MemoryPort({bx.STATUS_REQUEST: bx.STATUS_REPLY})
+    clients = {
+        **bx.pv_clients(port),
+        "hand_pairs": bx.handwritten_client(port, "pairs"),
+        "hand_dataclass": bx.handwritten_client(port, "dataclass"),
+    }
+    bx.check_same(clients)  # raises if any client disagrees
+    assert clients["status"]()["Pac"] == 765
+    wrong = dict(clients, hand_pairs=lambda: [("Pac", 765)])
+    with pytest.raises(AssertionError, match="differ"):
+        bx.check_same(wrong)
+    rows = bx.run(quick=True)
+    ratios = [r for r in rows if r.unit == "x"]
+    assert [r.target for r in ratios] == ["<= 1.25", "<= 1.25"] and all(r.value and r.value > 0 for r in ratios)
