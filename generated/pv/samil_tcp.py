@@ -1049,6 +1049,10 @@ class Frame(_legacy.LegacyFrame):
     """version"""
     KEEP_ALIVE: ClassVar[int] = 0x0109
     """keep_alive: answered with 55 0c 00 00; mhvis sends it when idle > 11 s"""
+    HISTORY: ClassVar[int] = 0x0601
+    """history: hourly energy of every stored day of the years asked for: many 06 61 packets (YY MM DD, 4 unknown bytes, u32 packets of the day, u32 sequence number, then ASCII lines HH:MM,kWh; read by pvgen.runtime.history), ended by an empty 06 81 (REFERENCE 2, mhvis)"""
+    ADVERTISE: ClassVar[int] = 0x0040
+    """advertise: "I AM SERVER", sent by the host as a UDP datagram to port 1300 (broadcast); every unit that hears it connects to the sender on TCP 1200 (REFERENCE 1.3, mhvis). Never sent on the TCP connection itself."""
 
 
 def parse_frame(data: bytes | bytearray | memoryview) -> Frame | None:
