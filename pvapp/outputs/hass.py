@@ -110,6 +110,11 @@ class Topics:
         return f"{self.discovery_prefix}/{component}/{node_id(serial)}/{object_id}/config"
 
 
+def valid_topic(topic: str) -> bool:
+    """A topic paho may publish or subscribe to literally: no wildcard, no NUL, not empty, not too long."""
+    return bool(topic) and not any(c in topic for c in "+#\0") and len(topic.encode("utf-8")) <= 65535
+
+
 def topic_part(text: str) -> str:
     """Make a serial number safe as one topic level (no wildcards, no separators)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text) or "_"

@@ -252,9 +252,9 @@ def test_worker_waits_for_the_broker_instead_of_overfilling_paho(
     The benchmark pushes 90000 messages through with the real limit; here a
     small limit shows the worker holds back and still delivers everything.
     """
-    from pvapp.outputs import mqtt
+    from pvapp.outputs.mqtt import connection
 
-    monkeypatch.setattr(mqtt, "MAX_PENDING", 20)
+    monkeypatch.setattr(connection, "MAX_PENDING", 20)
     out = start_output(per_value_topics=True)
     peak = 0
     original = out._send

@@ -1,0 +1,185 @@
+"""The broker connection: one paho client, its network thread, and what it tells the worker.
+
+paho's own thread does the socket I/O and the reconnects; its callbacks only
+set flags (``reconnected``, ``ha_online``) that the output's worker acts on,
+so nothing slow or failing ever runs on the network thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, cast
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from pvapp.outputs import hass
+
+from .config import MqttConfig
+from .stats import MqttStats
+
+log = logging.getLogger("pv.mqtt")
+
+# Messages handed to paho but not yet sent/acknowledged before the worker waits for the broker.
+MAX_PENDING = 1000
+
+
+class Connection:
+    """One MQTT session with the broker, reconnected in the background for the whole run."""
+
+    def __init__(self, config: MqttConfig, stats: MqttStats) -> None:
+        self.config = config
+        self.topics = config.topics
+        self.stats = stats
+        self.connected = threading.Event()
+        self.reconnected = threading.Event()  # set on every connect; the worker clears it when it has caught up
+        self.ha_online = threading.Event()  # Home Assistant announced itself: discovery again
+        self.stopping = threading.Event()
+        self.on_record: Callable[[bytes], None] | None = None
+        self.last_info: paho.MQTTMessageInfo | None = None
+        self._sync_token = ""
+        self._synced = threading.Event()
+        self._fail_logged = False
+        self._down_since: float | None = None
+        self._client = self._make_client()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start connecting in the background; returns at once even if the broker is down."""
+        c = self.config
+        self._client.connect_async(c.host, c.port, keepalive=c.keepalive)
+        self._client.loop_start()
+
+    def stop(self, timeout: float) -> None:
+        """Mark the monitor offline (if connected) and disconnect."""
+        self.stopping.set()
+        if self.connected.is_set():
+            info = self._client.publish(self.topics.monitor_status, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=max(0.1, timeout))
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        found = getattr(self._client, "_thread", None)
+        return found if isinstance(found, threading.Thread) else None
+
+    # ----------------------------------------------------------------- sending
+
+    def pending(self) -> int:
+        """Messages paho holds unsent or unacknowledged (its queues are unbounded)."""
+        c = self._client
+        return len(getattr(c, "_out_messages", ())) + len(getattr(c, "_out_packet", ()))
+
+    def send(self, topic: str, payload: str, qos: int, retain: bool) -> paho.MQTTMessageInfo:
+        # Backpressure towards the worker only (never the poller): paho's message ids are 16 bits,
+        # so more than 65535 unacknowledged messages would make it refuse new ones.
+        while self.pending() >= MAX_PENDING and self.connected.is_set():
+            time.sleep(0.001)
+        self.stats.messages += 1
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if qos > 0:
+            self.last_info = info
+        return info
+
+    def read_retained(self, topic: str, timeout: float = 5.0) -> bool:
+        """Subscribe to ``topic`` until its retained message (if any) has been delivered to ``on_record``.
+
+        Retained messages arrive after the SUBACK; an echo of a private message
+        sent after the SUBSCRIBE proves they have all been delivered, so no
+        guessed sleep is needed.  False when the echo did not come back in time.
+        """
+        self._synced.clear()
+        self._sync_token = uuid.uuid4().hex
+        sync = self.sync_topic
+        self._client.subscribe([(topic, 1), (sync, 1)])
+        self.send(sync, self._sync_token, 1, False)
+        ok = self._synced.wait(timeout)
+        self._client.unsubscribe([topic, sync])
+        return ok
+
+    @property
+    def sync_topic(self) -> str:
+        return f"{self.config.base_topic}/_sync/{hass.topic_part(self.config.client_id)}"
+
+    # ----------------------------------------------------------------- paho side
+
+    def _make_client(self) -> paho.Client:
+        c = self.config
+        client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=c.client_id,
+            protocol=paho.MQTTv311,
+            clean_session=True,
+        )
+        if c.username is not None:
+            client.username_pw_set(c.username, c.password)
+        if c.tls is not None:
+            client.tls_set(ca_certs=c.tls.ca_file, certfile=c.tls.cert_file, keyfile=c.tls.key_file)
+            client.tls_insecure_set(c.tls.insecure)
+        client.will_set(self.topics.monitor_status, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(cast(int, c.reconnect_min_delay), cast(int, c.reconnect_max_delay))
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: paho.Client, userdata: object, flags: object, rc: Any, props: object) -> None:
+        if rc.is_failure:
+            if not self._fail_logged:
+                log.warning("MQTT: broker %s refused the connection: %s", self.config.where, rc)
+                self._fail_logged = True
+            return
+        self._fail_logged = False
+        self.stats.connects += 1
+        if self._down_since is None:
+            log.info("MQTT: connected to %s", self.config.where)
+        else:
+            log.info("MQTT: reconnected to %s after %.0f s", self.config.where, time.monotonic() - self._down_since)
+        self._down_since = None
+        client.subscribe(self.config.ha_status_topic, qos=1)
+        self.connected.set()
+        self.reconnected.set()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+        if not self._fail_logged:
+            # paho calls this inside its ``except OSError``: the active exception is the reason
+            # (refused, DNS, certificate...), which the user needs to fix the configuration.
+            reason = sys.exc_info()[1]
+            log.warning(
+                "MQTT: cannot connect to broker %s: %s; retrying in the background (missed readings: %s)",
+                self.config.where,
+                reason or "connection failed",
+                self.config.missed,
+            )
+            self._fail_logged = True
+
+    def _on_disconnect(self, client: paho.Client, userdata: object, flags: object, rc: Any, props: object) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        if was and not self.stopping.is_set():
+            self._down_since = time.monotonic()
+            log.warning("MQTT: lost the broker %s (%s); missed readings: %s", self.config.where, rc, self.config.missed)
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic == self.config.ha_status_topic:
+            if msg.payload == b"online":
+                self.ha_online.set()
+        elif msg.topic == self.topics.announced:
+            if self.on_record is not None:
+                self.on_record(bytes(msg.payload))
+        elif msg.topic == self.sync_topic and msg.payload.decode(errors="replace") == self._sync_token:
+            self._synced.set()
