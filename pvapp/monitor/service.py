@@ -172,6 +172,11 @@ class Monitor:
             return False
         if self.uploader is not None and not self.uploader.is_alive():
             return False
+        for r in self.runners:
+            # an output with threads of its own (MQTT) says whether they still run
+            output_healthy = getattr(r.output, "healthy", None)
+            if output_healthy is not None and not output_healthy():
+                return False
         now = time.monotonic()
         for p in self.pollers:
             allowed = max(BACKOFF_MAX, self.cfg.poll_interval) / max(self.clock.speed, 1.0) + 60.0

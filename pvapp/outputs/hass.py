@@ -77,6 +77,8 @@ INVERTER_STATES: tuple[InverterState, ...] = ("awake", "asleep", "lost")
 UNKNOWN_OPTION = "unknown"
 NO_FAULT_OPTION = "none"
 PROBLEM_SUFFIX = "_problem"
+COMPONENTS = ("sensor", "binary_sensor")  # the discovery components this output creates
+_OBJECT_ID = re.compile(r"[A-Za-z0-9_]+")  # field ids, "state", "availability", "<field>_problem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,25 @@ class Topics:
 
     def config(self, component: str, serial: str, object_id: str) -> str:
         return f"{self.discovery_prefix}/{component}/{node_id(serial)}/{object_id}/config"
+
+    def owns(self, serial: str, topic: str) -> bool:
+        """Whether ``topic`` is one this monitor would create for ``serial``.
+
+        The retained ``<base>/announced`` record can be written by anyone who
+        may publish there; only topics inside our own levels for that serial
+        (its state, availability and value topics, and its discovery configs)
+        are ever cleared on its word.
+        """
+        if not valid_topic(topic):
+            return False
+        own = f"{self.base}/{topic_part(serial)}/"
+        if topic.startswith(own):
+            return _OBJECT_ID.fullmatch(topic[len(own) :]) is not None
+        for component in COMPONENTS:
+            head = f"{self.discovery_prefix}/{component}/{node_id(serial)}/"
+            if topic.startswith(head) and topic.endswith("/config"):
+                return _OBJECT_ID.fullmatch(topic[len(head) : -len("/config")]) is not None
+        return False
 
 
 def valid_topic(topic: str) -> bool:

@@ -46,6 +46,8 @@ class Connection:
         self._synced = threading.Event()
         self._fail_logged = False
         self._down_since: float | None = None
+        self._refused: set[str] = set()
+        self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
     # ----------------------------------------------------------------- lifecycle
@@ -55,6 +57,7 @@ class Connection:
         c = self.config
         self._client.connect_async(c.host, c.port, keepalive=c.keepalive)
         self._client.loop_start()
+        self._thread = self.thread
 
     def stop(self, timeout: float) -> None:
         """Mark the monitor offline (if connected) and disconnect."""
@@ -73,6 +76,10 @@ class Connection:
         found = getattr(self._client, "_thread", None)
         return found if isinstance(found, threading.Thread) else None
 
+    def alive(self) -> bool:
+        """The network thread still runs (paho forgets its thread when it ends, so it is kept here)."""
+        return self._thread is None or self._thread.is_alive() or self.stopping.is_set()
+
     # ----------------------------------------------------------------- sending
 
     def pending(self) -> int:
@@ -80,7 +87,14 @@ class Connection:
         c = self._client
         return len(getattr(c, "_out_messages", ())) + len(getattr(c, "_out_packet", ()))
 
-    def send(self, topic: str, payload: str, qos: int, retain: bool) -> paho.MQTTMessageInfo:
+    def send(self, topic: str, payload: str, qos: int, retain: bool) -> paho.MQTTMessageInfo | None:
+        """Hand one message to paho; None (and one log line per topic) for a topic that is not literal."""
+        if not hass.valid_topic(topic):
+            # paho raises on a wildcard; a topic is never worth losing the worker over
+            if topic not in self._refused and len(self._refused) < 100:
+                self._refused.add(topic)
+                log.error("MQTT: not publishing to %r: not a literal topic", topic)
+            return None
         # Backpressure towards the worker only (never the poller): paho's message ids are 16 bits,
         # so more than 65535 unacknowledged messages would make it refuse new ones.
         while self.pending() >= MAX_PENDING and self.connected.is_set():
@@ -129,10 +143,12 @@ class Connection:
         client.will_set(self.topics.monitor_status, "offline", qos=1, retain=True)
         client.reconnect_delay_set(cast(int, c.reconnect_min_delay), cast(int, c.reconnect_max_delay))
         client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        # An exception escaping a callback would end paho's network thread: ours log and carry on.
+        client.suppress_exceptions = True
+        client.on_connect = _guarded(self._on_connect)
+        client.on_connect_fail = _guarded(self._on_connect_fail)
+        client.on_disconnect = _guarded(self._on_disconnect)
+        client.on_message = _guarded(self._on_message)
         return client
 
     def _on_connect(self, client: paho.Client, userdata: object, flags: object, rc: Any, props: object) -> None:
@@ -183,3 +199,15 @@ class Connection:
                 self.on_record(bytes(msg.payload))
         elif msg.topic == self.sync_topic and msg.payload.decode(errors="replace") == self._sync_token:
             self._synced.set()
+
+
+def _guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    """A paho callback that logs its own failure instead of raising into the network loop."""
+
+    def run(*args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("MQTT: %s failed", getattr(callback, "__name__", "callback"))
+
+    return run

@@ -41,6 +41,9 @@ SpecResolver = Callable[[str], ProtocolSpec]
 # Events waiting for the worker; only fills if the broker accepts slower than the poller produces.
 QUEUE_SIZE = 10000
 
+# A real record is about 2 KB per inverter; a larger one was not written by a monitor.
+MAX_RECORD_BYTES = 1 << 20
+
 _STATE = "state"
 _READING = "reading"
 
@@ -188,11 +191,16 @@ class MqttOutput:
         return book
 
     def _on_record(self, payload: bytes) -> None:
-        self._remote_record = _parse_record(payload)
+        self._remote_record = parse_record(payload, self.topics)
 
     # ----------------------------------------------------------------- worker
 
     def _run(self) -> None:
+        """The worker: every exception is logged and survived, so one bad event cannot end publishing.
+
+        If the thread dies anyway (a ``BaseException``), ``healthy()`` says so
+        and the monitor stops pinging the systemd watchdog.
+        """
         while True:
             self._service()
             try:
@@ -216,16 +224,31 @@ class MqttOutput:
     def _service(self) -> None:
         """Work the paho thread asked for: the after-connect sequence, a re-announcement for HA."""
         conn = self._conn
-        if conn.reconnected.is_set() and conn.connected.is_set():
-            self._busy = True
-            conn.reconnected.clear()
-            self._after_connect()
+        try:
+            if conn.reconnected.is_set() and conn.connected.is_set():
+                self._busy = True
+                conn.reconnected.clear()
+                self._after_connect()
+            if conn.ha_online.is_set() and conn.connected.is_set():
+                self._busy = True
+                conn.ha_online.clear()
+                self._announce_all()
+        except Exception:
+            log.exception("MQTT: the work after connecting failed; carrying on with the next reading")
+        finally:
             self._busy = False
-        if conn.ha_online.is_set() and conn.connected.is_set():
-            self._busy = True
-            conn.ha_online.clear()
-            self._announce_all()
-            self._busy = False
+
+    def healthy(self) -> bool:
+        """Both threads alive while running; the monitor's watchdog ping depends on it."""
+        if self._worker is None or self._stop.is_set():
+            return True
+        if not self._worker.is_alive():
+            log.error("MQTT: the publishing thread has died")
+            return False
+        if not self._conn.alive():
+            log.error("MQTT: the network thread has died")
+            return False
+        return True
 
     def _handle_state(self, info: InverterInfo, state: InverterState) -> None:
         self._book(info.serial).state = state
@@ -350,7 +373,8 @@ class MqttOutput:
             return
         for serial in sorted(set(self._record) - self._configured):
             for topic in self._record.pop(serial):
-                self._send(topic, "", 1, True)
+                if self.topics.owns(serial, topic):
+                    self._send(topic, "", 1, True)
             self._books.pop(serial, None)
             self.stats.removed.append(serial)
             log.info("MQTT: removed inverter %s from Home Assistant (no longer configured)", serial)
@@ -375,8 +399,18 @@ class MqttOutput:
             log.info("MQTT: republished %d stored readings since %s", count, since.isoformat())
 
 
-def _parse_record(payload: bytes | bytearray) -> dict[str, list[str]]:
+def parse_record(payload: bytes | bytearray, topics: hass.Topics) -> dict[str, list[str]]:
+    """The retained ``<base>/announced`` record, keeping only what this monitor could have written.
+
+    Anyone allowed to publish that topic could otherwise make the monitor clear
+    arbitrary retained topics (or, with a wildcard, fail every publish): each
+    entry keeps only the topics inside our own levels for its serial
+    (``Topics.owns``), and a record larger than ``MAX_RECORD_BYTES`` is ignored.
+    """
     if not payload:
+        return {}
+    if len(payload) > MAX_RECORD_BYTES:
+        log.warning("MQTT: ignoring an announced record of %d bytes (more than %d)", len(payload), MAX_RECORD_BYTES)
         return {}
     try:
         data = json.loads(payload)
@@ -385,7 +419,22 @@ def _parse_record(payload: bytes | bytearray) -> dict[str, list[str]]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {str(k): [str(t) for t in v] for k, v in data.items() if isinstance(v, list)}
+    record: dict[str, list[str]] = {}
+    foreign = 0
+    for serial, listed in data.items():
+        if not isinstance(serial, str) or not serial or not isinstance(listed, list):
+            continue
+        kept = [t for t in listed if isinstance(t, str) and topics.owns(serial, t)]
+        foreign += len(listed) - len(kept)
+        if kept:
+            record[serial] = kept
+    if foreign:
+        log.warning(
+            "MQTT: the retained %s names %d topic(s) outside this monitor's own; those are left alone",
+            topics.announced,
+            foreign,
+        )
+    return record
 
 
 def _package_version() -> str:
