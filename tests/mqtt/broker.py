@@ -97,6 +97,16 @@ class Broker:
             self.proc.wait()
         self.proc = None
 
+    def forget_retained(self) -> None:
+        """Delete the saved state while stopped: the next start is a broker without persistence.
+
+        What a broker restarted without ``persistence true`` (the Home Assistant
+        add-on's default is to keep it, many hand-made setups do not) gives back:
+        no retained messages, no sessions.
+        """
+        assert self.proc is None, "stop the broker first"
+        (self.dir / "mosquitto.db").unlink(missing_ok=True)
+
     def log_tail(self) -> str:
         try:
             return ((self.dir / "stderr.txt").read_text() + self.log_path.read_text())[-2000:]

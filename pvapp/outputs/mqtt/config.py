@@ -53,6 +53,7 @@ class MqttConfig:
     keepalive: int = 60
     reconnect_min_delay: float = 1.0
     reconnect_max_delay: float = 60.0
+    probe_interval: float = 2.0
 
     @property
     def topics(self) -> hass.Topics:
@@ -82,6 +83,7 @@ KEYS = (
     "keepalive",
     "reconnect_min_delay",
     "reconnect_max_delay",
+    "probe_interval",
 )
 TLS_KEYS = ("ca_file", "cert_file", "key_file", "insecure")
 
@@ -185,6 +187,7 @@ def validate_config(table: Mapping[str, Any], env: Mapping[str, str] | None = No
     rmax = _float(table, "reconnect_max_delay", max(60.0, rmin), 0.05, 3600)
     if rmax < rmin:
         raise _bad("reconnect_max_delay", f"a number >= reconnect_min_delay ({rmin:g})", rmax)
+    probe = _float(table, "probe_interval", 2.0, 0.05, 3600)
     return MqttConfig(
         host=host,
         port=port,
@@ -204,4 +207,5 @@ def validate_config(table: Mapping[str, Any], env: Mapping[str, str] | None = No
         keepalive=_int(table, "keepalive", 60, 5, 3600),
         reconnect_min_delay=rmin,
         reconnect_max_delay=rmax,
+        probe_interval=probe,
     )

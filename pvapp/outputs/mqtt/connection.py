@@ -7,7 +7,10 @@ so nothing slow or failing ever runs on the network thread.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -28,6 +31,62 @@ log = logging.getLogger("pv.mqtt")
 # Messages handed to paho but not yet sent/acknowledged before the worker waits for the broker.
 MAX_PENDING = 1000
 
+# errno values of a connect that never reached a listening broker (stopped, restarting, network down)
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.ETIMEDOUT}
+)
+
+
+def unreachable(exc: BaseException | None) -> bool:
+    """True when the TCP connection itself failed: nobody listening, no route, no such name, no answer.
+
+    Such an attempt costs the broker nothing (the kernel refuses it), so it
+    may be repeated often; a TLS failure or a refused CONNECT reached the
+    broker's code and is retried with the full backoff.
+    """
+    if exc is None or isinstance(exc, ssl.SSLError):
+        return False
+    if isinstance(exc, ConnectionRefusedError | TimeoutError | socket.gaierror):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS
+
+
+class RetryPolicy:
+    """The wait before the next connection attempt, chosen by what the last attempt ran into.
+
+    * lost a working connection: ``min_delay`` (the broker may be back at once);
+    * the broker could not be reached at all: doubling from ``min_delay`` up
+      to ``probe_interval``, so a broker that comes back is found within
+      about ``probe_interval`` seconds, at the price of one refused TCP
+      connect per interval while it stays down;
+    * the broker answered but refused (credentials, TLS): doubling from
+      ``min_delay`` up to ``max_delay``, the real backoff.
+    """
+
+    def __init__(self, min_delay: float, max_delay: float, probe_interval: float) -> None:
+        self.min_delay = min_delay
+        self.max_delay = max_delay
+        self.probe_cap = max(min_delay, min(probe_interval, max_delay))
+        self._delay: float | None = None
+
+    def reset(self) -> None:
+        self._delay = None
+
+    def lost(self) -> float:
+        self._delay = self.min_delay
+        return self._delay
+
+    def unreachable(self) -> float:
+        return self._grow(self.probe_cap)
+
+    def refused(self) -> float:
+        return self._grow(self.max_delay)
+
+    def _grow(self, cap: float) -> float:
+        self._delay = self.min_delay if self._delay is None else min(self._delay * 2, cap)
+        self._delay = min(self._delay, cap)
+        return self._delay
+
 
 class Connection:
     """One MQTT session with the broker, reconnected in the background for the whole run."""
@@ -47,6 +106,8 @@ class Connection:
         self._fail_logged = False
         self._down_since: float | None = None
         self._refused: set[str] = set()
+        self._retry = RetryPolicy(config.reconnect_min_delay, config.reconnect_max_delay, config.probe_interval)
+        self._rejected = False  # the last CONNECT was answered with a refusal
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -141,7 +202,7 @@ class Connection:
             client.tls_set(ca_certs=c.tls.ca_file, certfile=c.tls.cert_file, keyfile=c.tls.key_file)
             client.tls_insecure_set(c.tls.insecure)
         client.will_set(self.topics.monitor_status, "offline", qos=1, retain=True)
-        client.reconnect_delay_set(cast(int, c.reconnect_min_delay), cast(int, c.reconnect_max_delay))
+        self._next_wait(client, c.reconnect_min_delay)
         client.max_queued_messages_set(0)
         # An exception escaping a callback would end paho's network thread: ours log and carry on.
         client.suppress_exceptions = True
@@ -151,13 +212,22 @@ class Connection:
         client.on_message = _guarded(self._on_message)
         return client
 
+    @staticmethod
+    def _next_wait(client: paho.Client, seconds: float) -> None:
+        """paho waits ``min_delay`` after a reset: pinning both bounds chooses its next wait exactly."""
+        client.reconnect_delay_set(cast(int, seconds), cast(int, seconds))
+
     def _on_connect(self, client: paho.Client, userdata: object, flags: object, rc: Any, props: object) -> None:
+        self.stats.connect_attempts += 1
         if rc.is_failure:
+            self._rejected = True  # paho calls on_disconnect next, then waits
             if not self._fail_logged:
                 log.warning("MQTT: broker %s refused the connection: %s", self.config.where, rc)
                 self._fail_logged = True
             return
         self._fail_logged = False
+        self._rejected = False
+        self._retry.reset()
         self.stats.connects += 1
         if self._down_since is None:
             log.info("MQTT: connected to %s", self.config.where)
@@ -169,12 +239,14 @@ class Connection:
         self.reconnected.set()
 
     def _on_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        # paho calls this inside its ``except OSError``: the active exception is the reason
+        # (refused, DNS, certificate...), which the user needs to fix the configuration.
+        reason = sys.exc_info()[1]
+        self.stats.connect_attempts += 1
+        self._next_wait(client, self._retry.unreachable() if unreachable(reason) else self._retry.refused())
         if self._down_since is None:
             self._down_since = time.monotonic()
         if not self._fail_logged:
-            # paho calls this inside its ``except OSError``: the active exception is the reason
-            # (refused, DNS, certificate...), which the user needs to fix the configuration.
-            reason = sys.exc_info()[1]
             log.warning(
                 "MQTT: cannot connect to broker %s: %s; retrying in the background (missed readings: %s)",
                 self.config.where,
@@ -186,6 +258,11 @@ class Connection:
     def _on_disconnect(self, client: paho.Client, userdata: object, flags: object, rc: Any, props: object) -> None:
         was = self.connected.is_set()
         self.connected.clear()
+        if self._rejected:
+            self._rejected = False
+            self._next_wait(client, self._retry.refused())
+        elif was:
+            self._next_wait(client, self._retry.lost())
         if was and not self.stopping.is_set():
             self._down_since = time.monotonic()
             log.warning("MQTT: lost the broker %s (%s); missed readings: %s", self.config.where, rc, self.config.missed)

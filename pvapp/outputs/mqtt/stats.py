@@ -20,5 +20,6 @@ class MqttStats:
     duplicates: int = 0  # readings not newer than the last one sent for that inverter
     guarded: int = 0  # monotonic values withheld because they decreased
     connects: int = 0
+    connect_attempts: int = 0  # successful or not (the reconnect benchmark counts them during an outage)
     announcements: int = 0  # discovery rounds sent
     removed: list[str] = field(default_factory=list)  # serials whose entities were removed
