@@ -330,13 +330,28 @@ def discovery_messages(
     return out
 
 
-def state_payload(spec: ProtocolSpec, reading: Reading, skip: Mapping[str, str] | None = None) -> dict[str, object]:
+def total_fields(spec: ProtocolSpec) -> tuple[str, ...]:
+    """Ids of the fields HA sums over time (``total`` / ``total_increasing``): the Energy dashboard's inputs."""
+    return tuple(f.id for f in spec.fields if f.state_class in _TOTALS and f.enum is None and f.flags is None)
+
+
+def state_payload(
+    spec: ProtocolSpec,
+    reading: Reading,
+    skip: Mapping[str, str] | None = None,
+    carried: Mapping[str, float | int] | None = None,
+) -> dict[str, object]:
     """The JSON state document for one reading.
 
     ``time`` is ISO 8601 in UTC.  Numbers stay numbers in the field's unit; enum fields carry their label and
     flag fields the list of active fault words (``[]`` = no fault), with the raw
     integers under ``raw`` for time-series consumers.  Values that are ``None``
     or listed in ``skip`` (field -> reason) are left out, never sent as 0.
+
+    ``carried`` holds the last accepted value of each total field: a total
+    this reading lacks (refused, withheld) is filled from it and named under
+    ``carried``.  The message is retained, so a Home Assistant starting while
+    it is the latest would otherwise show the lifetime energy as ``unknown``.
     """
     skip = skip or {}
     doc: dict[str, object] = {"time": reading.time.astimezone(UTC).isoformat()}
@@ -355,6 +370,12 @@ def state_payload(spec: ProtocolSpec, reading: Reading, skip: Mapping[str, str] 
             doc[f.id] = value
     if raw:
         doc["raw"] = raw
+    filled = [fid for fid in total_fields(spec) if fid not in doc and carried and fid in carried]
+    for fid in filled:
+        assert carried is not None
+        doc[fid] = carried[fid]
+    if filled:
+        doc["carried"] = filled
     rejected = {**reading.rejected, **skip}
     if rejected:
         doc["rejected"] = rejected

@@ -140,7 +140,8 @@ def test_asleep_keeps_totals_and_publishes_no_zero(
     out.inverter_state(last.inverter, "awake")
     out.publish(synthetic.reading(6, values={"e_total": 0.0}))
     doc = recorder.wait_count(STATE, 2)[-1].json()
-    assert "e_total" not in doc and doc["rejected"]["e_total"].startswith("decreased from 1235.0")
+    assert doc["rejected"]["e_total"].startswith("decreased from 1235.0")
+    assert doc["e_total"] == 1235.0 and doc["carried"] == ["e_total"]  # the last accepted total, not 0
     assert out.stats.guarded == 1
 
 

@@ -296,17 +296,21 @@ class MqttOutput:
             self._handle_state(reading.inverter, "awake")
         if self.config.discovery:
             self._ensure_announced(book, spec, reading)
-        skip = book.guard(spec, reading)
-        self.stats.guarded += len(skip)
-        doc = hass.state_payload(spec, reading, skip)
-        qos, retain = self.config.qos, self.config.retain
-        self._send(self.topics.state(serial), hass.encode(doc), qos, retain)
-        if self.config.per_value_topics:
-            for field_id, text in hass.value_payloads(spec, doc):
-                self._send(self.topics.value(serial, field_id), text, qos, retain)
+        _doc, guarded = book.document(spec, reading)
+        self.stats.guarded += guarded
+        self._send_state(book)
         book.last_time = reading.time
         self.stats.published += 1
         return True
+
+    def _send_state(self, book: InverterBook) -> None:
+        if book.doc is None or book.spec is None:
+            return
+        qos, retain = self.config.qos, self.config.retain
+        self._send(self.topics.state(book.serial), hass.encode(book.doc), qos, retain)
+        if self.config.per_value_topics:
+            for field_id, text in hass.value_payloads(book.spec, book.doc):
+                self._send(self.topics.value(book.serial, field_id), text, qos, retain)
 
     def _ensure_announced(self, book: InverterBook, spec: ProtocolSpec, reading: Reading) -> None:
         info = reading.inverter
@@ -333,12 +337,17 @@ class MqttOutput:
         self.stats.announcements += 1
 
     def _announce_all(self) -> None:
-        for book in list(self._books.values()):
-            if book.announced is not None:
-                self._announce(book.announced)
-        for book in list(self._books.values()):
+        """Everything a newcomer needs, whether or not the broker kept it: discovery, availability, state."""
+        books = list(self._books.values())
+        if self.config.discovery:
+            for book in books:
+                if book.announced is not None:
+                    self._announce(book.announced)
+        for book in books:
             if book.state is not None:
                 self._send(self.topics.availability(book.serial), book.state, 1, True)
+        for book in books:
+            self._send_state(book)
 
     def _publish_record(self) -> None:
         self._send(self.topics.announced, hass.encode(self._record), 1, True)
@@ -349,12 +358,9 @@ class MqttOutput:
         if self.config.discovery:
             self._sync_record()
             self._remove_stale()
-            self._announce_all()
+        self._announce_all()
+        if self.config.discovery:
             self._publish_record()
-        else:
-            for book in list(self._books.values()):
-                if book.state is not None:
-                    self._send(self.topics.availability(book.serial), book.state, 1, True)
         self._catch_up()
 
     def _sync_record(self, timeout: float = 5.0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pvapp.outputs import hass
 from pvapp.reading import InverterInfo, InverterState, Reading
 from pvgen.runtime.model import ProtocolSpec
 
@@ -32,6 +33,24 @@ class InverterBook:
     state: InverterState | None = None  # availability last decided (awake / asleep / lost)
     last_time: datetime | None = None  # time of the last state message sent
     monotonic: dict[str, float | int] = field(default_factory=dict)  # highest lifetime counters sent
+    totals: dict[str, float | int] = field(default_factory=dict)  # last accepted value of each total field
+    spec: ProtocolSpec | None = None
+    doc: dict[str, object] | None = None  # the last state document, sent again after every reconnect
+
+    def document(self, spec: ProtocolSpec, reading: Reading) -> tuple[dict[str, object], int]:
+        """The state document for ``reading`` and how many counters the guard withheld.
+
+        Totals the reading lacks are carried from the last accepted ones, so the
+        retained state never blanks a total Home Assistant's Energy dashboard sums.
+        """
+        skip = self.guard(spec, reading)
+        for fid in hass.total_fields(spec):
+            value = reading.values.get(fid)
+            if value is not None and fid not in skip:
+                self.totals[fid] = value
+        doc = hass.state_payload(spec, reading, skip, carried=self.totals)
+        self.spec, self.doc = spec, doc
+        return doc, len(skip)
 
     def is_new(self, reading: Reading) -> bool:
         """False for a reading at or before the last one sent: a republish must not move the state back."""
