@@ -64,6 +64,10 @@ class Monitor:
         self._system_of_key: dict[str, int] = {}
         self._serials_of: dict[int, set[str]] = {}
         known = self._known_serials()
+        # inverters whose last state the outputs get from the database before the first poll
+        self._restore_serials = [
+            s for p in cfg.ports for j, inv in enumerate(p.inverters) if (s := inv.serial or known.get((p.port, j + 1)))
+        ]
         for p in cfg.ports:
             for j, inv in enumerate(p.inverters):
                 if inv.pvoutput_system is not None:
@@ -112,12 +116,45 @@ class Monitor:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
+        self._restore_outputs()
         for r in self.runners:
             r.start()
         for p in self.pollers:
             p.start()
         if self.uploader is not None:
             self.uploader.start()
+
+    def _restore_outputs(self) -> None:
+        """Before the first poll: each known inverter's last stored state to the outputs that keep one.
+
+        An output with a ``restore(reading, state, totals)`` method (MQTT) gets
+        the newest stored reading, ``asleep`` unless that reading is younger
+        than ``asleep_after``, and the last accepted totals; so a monitor
+        started at night says at once that the inverter sleeps, with the
+        day's totals, instead of leaving the afternoon's ``awake`` standing.
+        """
+        restorers = [f for r in self.runners if (f := getattr(r.output, "restore", None)) is not None]
+        if not restorers:
+            return
+        now = self.clock.now()
+        for serial in self._restore_serials:
+            try:
+                reading = self.storage.latest_reading(serial)
+                last = self.storage.last_good(serial)
+            except Exception as exc:  # a history we cannot read only costs the head start
+                log.warning("cannot read the last state of %s: %s", serial, exc)
+                continue
+            if reading is None:
+                continue
+            age = (now - reading.time).total_seconds()
+            state: InverterState = "awake" if 0 <= age < self.cfg.asleep_after else "asleep"
+            totals = {k: v for k, v in (("e_total", last.e_total), ("h_total", last.h_total),
+                                        ("e_today", last.e_today)) if v is not None}  # fmt: skip
+            for restore in restorers:
+                try:
+                    restore(reading, state, totals)
+                except Exception as exc:
+                    log.warning("output cannot restore the state of %s: %s", serial, exc)
 
     def request_stop(self, *_: Any) -> None:
         self.stop_event.set()

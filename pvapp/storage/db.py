@@ -461,6 +461,31 @@ class Storage:
                 id=r.id,
             )
 
+    def latest_reading(self, serial: str) -> Reading | None:
+        """The newest stored reading of ``serial``, exactly as stored (None if it never answered).
+
+        Read-only.  The monitor hands it to its outputs before the first poll
+        (with ``last_good`` for the totals a guard refused in it), so what they
+        publish at start is the last known truth, not nothing.
+        """
+        conn = self._conn()
+        inv = conn.execute("SELECT * FROM inverters WHERE serial = ?", (serial,)).fetchone()
+        if inv is None:
+            return None
+        row = conn.execute("SELECT * FROM readings WHERE serial = ? ORDER BY time DESC LIMIT 1", (serial,)).fetchone()
+        if row is None:
+            return None
+        return Reading(
+            inverter=_info(inv),
+            time=parse_utc(row["time"]),
+            values=json.loads(row["values_json"]),
+            raw_frame=bytes(row["raw_frame"]),
+            mode=row["mode"],
+            faults=tuple(json.loads(row["faults_json"])),
+            rejected=json.loads(row["rejected_json"]),
+            id=row["id"],
+        )
+
     def inverters(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM inverters ORDER BY serial")]
 
@@ -617,6 +642,19 @@ def _statements(script: str) -> list[str]:
     if buf.strip():
         out.append(buf.strip())
     return out
+
+
+def _info(r: sqlite3.Row | dict[str, Any]) -> InverterInfo:
+    return InverterInfo(
+        serial=r["serial"],
+        spec_id=r["spec_id"],
+        port=r["port"],
+        address=r["address"],
+        model=r["model"],
+        manufacturer=r["manufacturer"],
+        firmware=r["firmware"],
+        va_rating=r["va_rating"],
+    )
 
 
 def _upsert_inverter(conn: sqlite3.Connection, info: InverterInfo, t: str) -> None:

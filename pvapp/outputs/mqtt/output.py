@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -46,6 +46,7 @@ MAX_RECORD_BYTES = 1 << 20
 
 _STATE = "state"
 _READING = "reading"
+_RESTORE = "restore"
 
 
 def import_spec(spec_id: str) -> ProtocolSpec:
@@ -109,6 +110,15 @@ class MqttOutput:
 
     def inverter_state(self, inverter: InverterInfo, state: InverterState) -> None:
         self._put((_STATE, inverter, state))
+
+    def restore(self, reading: Reading, state: InverterState, totals: Mapping[str, float | int]) -> None:
+        """Before the first poll: an inverter's last stored reading, its state now, its last accepted totals.
+
+        The monitor calls this at start for every inverter it knows, so the
+        retained messages are true from the first second (``asleep`` with the
+        last totals at night) instead of whatever the previous run left.
+        """
+        self._put((_RESTORE, reading, (state, dict(totals))))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Send what is queued (if connected), mark the monitor offline, disconnect."""
@@ -214,6 +224,8 @@ class MqttOutput:
                 self._service()
                 if kind == _READING:
                     self._handle_reading(a)
+                elif kind == _RESTORE:
+                    self._handle_restore(a, *b)
                 else:
                     self._handle_state(a, b)
             except Exception:  # a bad reading must not kill the output for the rest of the run
@@ -254,6 +266,29 @@ class MqttOutput:
         self._book(info.serial).state = state
         if self._conn.connected.is_set():
             self._send(self.topics.availability(info.serial), state, 1, True)
+
+    def _handle_restore(self, reading: Reading, state: InverterState, totals: dict[str, float | int]) -> None:
+        book = self._book(reading.inverter.serial)
+        spec = self._spec(reading.inverter.spec_id)
+        if spec is None or not book.is_new(reading):
+            return
+        for f in spec.fields:
+            if f.id in totals and f.id in hass.total_fields(spec):
+                book.totals[f.id] = totals[f.id]
+                if f.monotonic:  # the guard's floor: never publish below what was accepted before
+                    book.monotonic[f.id] = totals[f.id]
+        doc, _ = book.document(spec, reading)
+        book.last_time = reading.time
+        book.state = state
+        if self.config.discovery:
+            fields = frozenset(f.id for f in spec.fields if f.id in doc)
+            book.announced = Announced(spec, reading.inverter, fields)
+        if self._conn.connected.is_set():
+            if book.announced is not None and self.config.discovery:
+                self._announce(book.announced)
+                self._publish_record()
+            self._send(self.topics.availability(book.serial), state, 1, True)
+            self._send_state(book)
 
     def _handle_reading(self, reading: Reading) -> None:
         if not self._conn.connected.is_set():
