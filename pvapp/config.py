@@ -378,6 +378,7 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
                     raise ConfigError(
                         f"{ikey}.serial", f"{serial_v!r} is already configured at {seen_serials[serial_v]}"
                     )
+                _refuse_clash(serial_v, ikey, seen_serials)
                 seen_serials[serial_v] = ikey
             system = it.get("pvoutput_system", default_system)
             if system is not None:
@@ -508,6 +509,20 @@ def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any
         warn_plain_http(bare, scheme == "https")
         changes["pvoutput"] = replace(pvo, api_key=key, host=host.rstrip("/"))
     return replace(cfg, **changes) if changes else cfg
+
+
+def _refuse_clash(serial: str, key: str, seen: Mapping[str, str]) -> None:
+    """Two serials that would share MQTT topics or Home Assistant ids (``AB/CD+0003``, ``ab_cd#0003``)."""
+    from pvapp.outputs import hass
+
+    other = hass.serial_clash(serial, seen)
+    if other is not None:
+        raise ConfigError(
+            f"{key}.serial",
+            f"{serial!r} and {other!r} (at {seen[other]}) would share the MQTT topic level "
+            f"{hass.topic_part(serial)!r} or the Home Assistant id {hass.node_id(serial)!r}; "
+            "Home Assistant would merge them into one device",
+        )
 
 
 def validate_mqtt(table: Mapping[str, Any], env: Mapping[str, str]) -> Any:

@@ -215,6 +215,7 @@ class ListenPoller(threading.Thread):
         make_guard: Callable[[InverterSlot], Guard],
         open_port: Callable[[str, Any, float | None], Any] | None = None,
         history: HistoryHook | None = None,
+        accept_serial: Callable[[str], bool] | None = None,
     ) -> None:
         super().__init__(name=f"port {cfg.port}", daemon=True)
         self.cfg = cfg
@@ -227,6 +228,7 @@ class ListenPoller(threading.Thread):
         self.on_port_event = on_port_event
         self.make_guard = make_guard
         self.history = history
+        self.accept_serial = accept_serial or (lambda serial: True)  # False: refused (a clashing serial)
         self.module = spec_module(cfg.spec)
         self.spec = self.module.SPEC
         self.host, self.port_number = parse_listen(cfg.port, cfg.key)
@@ -376,6 +378,8 @@ class ListenPoller(threading.Thread):
         with self._lock:
             slot = next((s for s in self.slots if s.serial == serial), None)
             if slot is None and self.template is not None:
+                if not self.accept_serial(serial):
+                    return None  # it would share topics and HA ids with another inverter (said once, by the monitor)
                 auto = [s for s in self.slots if s.cfg.serial is None]
                 if len(auto) < MAX_AUTO:
                     index, inv = self.template

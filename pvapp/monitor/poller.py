@@ -100,6 +100,7 @@ class PortPoller(threading.Thread):
         on_port_event: Callable[[str, str, str], None],
         make_guard: Callable[[InverterSlot], Guard],
         open_port: Callable[[str, Any, float | None], Any] | None = None,
+        accept_serial: Callable[[str], bool] | None = None,
     ) -> None:
         super().__init__(name=f"port {cfg.port}", daemon=True)
         self.cfg = cfg
@@ -114,6 +115,7 @@ class PortPoller(threading.Thread):
         self.module = spec_module(cfg.spec)
         self.spec = self.module.SPEC
         self._open = open_port or _default_open
+        self.accept_serial = accept_serial or (lambda serial: True)  # False: refused (a clashing serial)
         self.port: Any = None
         self.port_lost = False
         self.backoff = BACKOFF_MIN
@@ -245,10 +247,12 @@ class PortPoller(threading.Thread):
             if not self._admissible(sn):
                 continue
             target = self._slot_for(sn)
-            if target is None:
+            if target is None or not self.accept_serial(sn):
                 if sn not in self.strangers:  # once, not every cycle: it keeps answering discover
                     self.strangers.add(sn)
-                    log.warning("port %s: inverter %s answered but is not configured here; ignoring", self.cfg.port, sn)
+                    if target is None:
+                        why = "answered but is not configured here; ignoring"
+                        log.warning("port %s: inverter %s %s", self.cfg.port, sn, why)
                 continue
             if not bus.register(sn, target.address):
                 # The ACK may have been lost on the line while the inverter did take the
@@ -283,8 +287,8 @@ class PortPoller(threading.Thread):
             if slot.info is None:
                 version = slot.client.read_version()
                 sn = serial or getattr(version, "serial", "") or slot.cfg.serial or slot.key
-                if not self._admissible(sn):
-                    return
+                if not self._admissible(sn) or not self.accept_serial(sn):
+                    return  # refused (said why, once); asked again next cycle
                 slot.serial = sn
                 slot.info = InverterInfo(
                     serial=sn,

@@ -20,11 +20,13 @@ from typing import Any
 
 from pvapp.clock import Clock
 from pvapp.config import Config
+from pvapp.outputs.hass import SerialClaims, node_id, topic_part
 from pvapp.outputs.pvoutput_upload import PVOutputUploader
 from pvapp.reading import InverterState, Output, Reading
 from pvapp.service.notify import Notifier
 from pvapp.storage import SlotUpdate, Storage
 
+from .bounded import SeenOnce
 from .guards import Guard
 from .history import HistoryFiller
 from .listener import ListenPoller
@@ -68,6 +70,9 @@ class Monitor:
         self._restore_serials = [
             s for p in cfg.ports for j, inv in enumerate(p.inverters) if (s := inv.serial or known.get((p.port, j + 1)))
         ]
+        # one serial per MQTT topic level and Home Assistant id, whoever answers on which port
+        self.claims = SerialClaims(self._restore_serials)
+        self._refused_serials = SeenOnce()  # each clash logged once (bounded: a line can invent serials)
         for p in cfg.ports:
             for j, inv in enumerate(p.inverters):
                 if inv.pvoutput_system is not None:
@@ -100,10 +105,27 @@ class Monitor:
                 "on_port_event": self._on_port_event,
                 "make_guard": self._make_guard,
                 "open_port": open_port,
+                "accept_serial": self._accept_serial,
             }
             self.pollers.append(
                 ListenPoller(p, history=self.history, **common) if p.listen else PortPoller(p, **common)
             )
+
+    def _accept_serial(self, serial: str) -> bool:
+        """Registration refuses a serial that would share topics or HA ids with one already in use."""
+        other = self.claims.claim(serial)
+        if other is None:
+            return True
+        if self._refused_serials.first(serial):
+            log.error(
+                "inverter %r refused: it would share the MQTT topic level %r and Home Assistant id %r with %r;"
+                " Home Assistant would merge the two (configure one of them only)",
+                serial,
+                topic_part(serial),
+                node_id(serial),
+                other,
+            )
+        return False
 
     def _known_serials(self) -> dict[tuple[str, int], str]:
         """(port, bus address) -> serial of the inverters seen in earlier runs ("auto" slots)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -151,6 +152,44 @@ def node_id(serial: str) -> str:
 
 def unique_id(serial: str, object_id: str) -> str:
     return f"{node_id(serial)}_{object_id}"
+
+
+def serial_clash(serial: str, others: Iterable[str]) -> str | None:
+    """The first of ``others`` that would get the same topics or unique_ids as ``serial``, or None.
+
+    ``topic_part`` and ``node_id`` replace characters (and ``node_id`` folds
+    case), so ``AB/CD+0003`` and ``AB_CD#0003`` would both be ``AB_CD_0003``:
+    Home Assistant would merge them into one device and read each one's
+    E-Total as a meter reset of the other's.  Such a pair is refused, never
+    published.
+    """
+    topic, node = topic_part(serial), node_id(serial)
+    for other in others:
+        if other != serial and (topic_part(other) == topic or node_id(other) == node):
+            return other
+    return None
+
+
+class SerialClaims:
+    """The serials this run publishes, one per topic level and HA node id; shared by every port thread."""
+
+    def __init__(self, serials: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._owner: dict[str, str] = {}
+        for serial in serials:
+            self.claim(serial)
+
+    def claim(self, serial: str) -> str | None:
+        """Take ``serial``'s topic level and node id; the serial already holding one of them, else None."""
+        keys = ("topic " + topic_part(serial), "node " + node_id(serial))
+        with self._lock:
+            for key in keys:
+                owner = self._owner.get(key)
+                if owner is not None and owner != serial:
+                    return owner
+            for key in keys:
+                self._owner[key] = serial
+        return None
 
 
 def canonical_unit(unit: str) -> str:

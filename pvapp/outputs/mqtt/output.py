@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
+from pvapp.monitor.bounded import SeenOnce
 from pvapp.outputs import hass
 from pvapp.reading import InverterInfo, InverterState, Reading
 from pvgen.runtime.model import ProtocolSpec
@@ -88,6 +89,8 @@ class MqttOutput:
         self._missed_since: datetime | None = None
         self._specs: dict[str, ProtocolSpec | None] = {}
         self._books: dict[str, InverterBook] = {}
+        self._claims = hass.SerialClaims(configured_serials or ())
+        self._clashing = SeenOnce()  # serials refused for a clash, each logged once
         self._record: dict[str, list[str]] = {}
         self._remote_record: dict[str, list[str]] | None = None
         self._stop = threading.Event()
@@ -194,9 +197,15 @@ class MqttOutput:
     def _pending(self) -> int:
         return self._conn.pending()
 
-    def _book(self, serial: str) -> InverterBook:
+    def _book(self, serial: str) -> InverterBook | None:
+        """The inverter's book; None for a serial whose topics another serial already uses (never published)."""
         book = self._books.get(serial)
         if book is None:
+            other = self._claims.claim(serial)
+            if other is not None:
+                if self._clashing.first(serial):
+                    log.error("MQTT: not publishing %r: its topics and Home Assistant ids are %r's", serial, other)
+                return None
             book = self._books[serial] = InverterBook(serial)
         return book
 
@@ -263,14 +272,17 @@ class MqttOutput:
         return True
 
     def _handle_state(self, info: InverterInfo, state: InverterState) -> None:
-        self._book(info.serial).state = state
+        book = self._book(info.serial)
+        if book is None:
+            return
+        book.state = state
         if self._conn.connected.is_set():
             self._send(self.topics.availability(info.serial), state, 1, True)
 
     def _handle_restore(self, reading: Reading, state: InverterState, totals: dict[str, float | int]) -> None:
         book = self._book(reading.inverter.serial)
         spec = self._spec(reading.inverter.spec_id)
-        if spec is None or not book.is_new(reading):
+        if book is None or spec is None or not book.is_new(reading):
             return
         for f in spec.fields:
             if f.id in totals and f.id in hass.total_fields(spec):
@@ -318,8 +330,9 @@ class MqttOutput:
         return self._specs[spec_id]
 
     def _publish_reading(self, reading: Reading) -> bool:
-        serial = reading.inverter.serial
-        book = self._book(serial)
+        book = self._book(reading.inverter.serial)
+        if book is None:
+            return False
         if not book.is_new(reading):
             self.stats.duplicates += 1
             return False
