@@ -101,6 +101,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         "pvoutput_systems": {str(k): list(v) for k, v in cfg.pvoutput_systems.items()},
         "pvoutput_key_set": bool(cfg.pvoutput and cfg.pvoutput.api_key),
         "mqtt": cfg.mqtt is not None,
+        "mqtt_broker": _mqtt_summary(cfg.mqtt_config),
+        "warnings": _mqtt_warnings(cfg.mqtt_config),
     }
 
     def text() -> str:
@@ -111,10 +113,47 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         if cfg.pvoutput:
             key = "set" if data["pvoutput_key_set"] else "NOT SET (PV_PVOUTPUT_API_KEY)"
             lines.append(f"  PVOutput systems {', '.join(data['pvoutput_systems']) or 'none'}; API key {key}")
+        mqtt = data["mqtt_broker"]
+        if mqtt is None:
+            lines.append("  MQTT / Home Assistant: off (add an [mqtt] table, see docs/mqtt.md)")
+        else:
+            login = "anonymous" if mqtt["username"] is None else f"user {mqtt['username']}"
+            if mqtt["username"] is not None:
+                login += ", password " + ("set" if mqtt["password_set"] else "NOT SET (PV_MQTT_PASSWORD)")
+            lines.append(
+                f"  MQTT broker {mqtt['host']}:{mqtt['port']} ({'TLS' if mqtt['tls'] else 'no TLS'}, {login});"
+                f" topics {mqtt['base_topic']}/..."
+                + (f", Home Assistant discovery under {mqtt['discovery_prefix']}/" if mqtt["discovery"] else "")
+            )
+        lines += [f"  warning: {w}" for w in data["warnings"]]
         return "\n".join(lines)
 
     emit(data, args.json, text)
     return EXIT_OK
+
+
+def _mqtt_summary(mqtt: Any) -> dict[str, Any] | None:
+    """What `pv config check` says about [mqtt] (never the password itself)."""
+    if mqtt is None:
+        return None
+    return {
+        "host": mqtt.host,
+        "port": mqtt.port,
+        "tls": mqtt.tls is not None,
+        "username": mqtt.username,
+        "password_set": mqtt.password is not None,
+        "base_topic": mqtt.base_topic,
+        "discovery": mqtt.discovery,
+        "discovery_prefix": mqtt.discovery_prefix,
+    }
+
+
+def _mqtt_warnings(mqtt: Any) -> list[str]:
+    if mqtt is None:
+        return []
+    from pvapp.outputs.mqtt import config_warnings
+
+    return config_warnings(mqtt)
 
 
 def cmd_service_install(args: argparse.Namespace) -> int:

@@ -12,7 +12,16 @@ The package is split along its seams:
 
 from __future__ import annotations
 
-from .config import MISSED_POLICIES, PASSWORD_ENV, MissedPolicy, MqttConfig, MqttConfigError, TlsConfig, validate_config
+from .config import (
+    MISSED_POLICIES,
+    PASSWORD_ENV,
+    MissedPolicy,
+    MqttConfig,
+    MqttConfigError,
+    TlsConfig,
+    config_warnings,
+    validate_config,
+)
 from .connection import MAX_PENDING
 from .output import QUEUE_SIZE, MqttOutput, ReadingHistory, SpecResolver, import_spec
 from .stats import MqttStats
@@ -30,6 +39,7 @@ __all__ = [
     "ReadingHistory",
     "SpecResolver",
     "TlsConfig",
+    "config_warnings",
     "import_spec",
     "validate_config",
 ]

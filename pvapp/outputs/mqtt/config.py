@@ -209,3 +209,31 @@ def validate_config(table: Mapping[str, Any], env: Mapping[str, str] | None = No
         reconnect_max_delay=rmax,
         probe_interval=probe,
     )
+
+
+_LOOPBACK = ("localhost", "ip6-localhost", "::1")
+
+
+def _loopback(host: str) -> bool:
+    return host.lower() in _LOOPBACK or host.startswith("127.")
+
+
+def config_warnings(cfg: MqttConfig) -> list[str]:
+    """Settings that work but expose the broker credentials or connection; one line each.
+
+    Shown by ``pv config check`` and logged when the monitor starts.  A
+    password to a broker on this machine (loopback) is not flagged: nobody
+    else can read that traffic.
+    """
+    found: list[str] = []
+    if cfg.password is not None and cfg.tls is None and not _loopback(cfg.host):
+        found.append(
+            f"mqtt: the password is sent to {cfg.where} in plain text (no TLS): anyone on the network path"
+            " can read it; set mqtt.tls (see docs/mqtt.md)"
+        )
+    if cfg.tls is not None and cfg.tls.insecure:
+        found.append(
+            "mqtt.tls.insecure = true: the broker certificate's host name is not checked, so anyone"
+            " on the network path with a certificate from the same CA can pose as the broker"
+        )
+    return found

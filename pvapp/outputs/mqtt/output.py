@@ -25,7 +25,7 @@ from pvapp.outputs import hass
 from pvapp.reading import InverterInfo, InverterState, Reading
 from pvgen.runtime.model import ProtocolSpec
 
-from .config import MqttConfig, MqttConfigError
+from .config import MqttConfig, MqttConfigError, config_warnings
 from .connection import Connection
 from .state import Announced, InverterBook
 from .stats import MqttStats
@@ -104,6 +104,8 @@ class MqttOutput:
 
     def start(self) -> None:
         """Start connecting in the background; returns at once even if the broker is down."""
+        for warning in config_warnings(self.config):
+            log.warning("MQTT: %s", warning)
         self._conn.start()
         self._worker = threading.Thread(target=self._run, name="pv-mqtt", daemon=True)
         self._worker.start()
