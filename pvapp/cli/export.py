@@ -6,9 +6,12 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from pvgen.runtime.quantities import QUANTITIES
 
 from .common import (
     EXIT_OK,
@@ -17,6 +20,49 @@ from .common import (
     load_config,
     parse_day,
 )
+
+HEAD = ("time_utc", "local_time", "serial")
+TAIL = ("mode_label", "faults", "rejected")
+"""Fixed columns around the values; the JSON form has the same names (plus ``frame``, the raw reply in hex)."""
+
+# What makes Excel, LibreOffice or Google Sheets run a cell as a formula (OWASP "CSV injection"),
+# also in their full-width forms; leading blanks and control characters do not hide it.
+_FORMULA_START = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+_CONTROL_START = frozenset("\t\r\n")
+_BLANKS = " \t\r\n\x0b\x0c\u00a0\u3000"
+
+
+def value_columns(field_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """(field id, column name) for every field of the range, in the documented order.
+
+    Canonical quantities first, in ``QUANTITIES`` order (the display order),
+    then the models' extras sorted by id; each once.  An extra named like a
+    fixed column gets ``_value`` appended, so no name appears twice (``mode``
+    is the mode's number, ``mode_label`` its label).
+    """
+    present = set(field_ids)
+    canonical = [q.id for q in QUANTITIES if q.id in present]
+    extras = sorted(present - set(canonical))
+    taken = set(HEAD) | set(TAIL) | {"frame"}
+    return [(fid, fid if fid not in taken else f"{fid}_value") for fid in [*canonical, *extras]]
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet would run as a formula, prefixed with ``'`` so it is shown as text.
+
+    A serial number or fault text comes from the inverter: ``=HYPERLINK(...)``
+    in a CSV cell would run when the export is opened.  Numbers are written
+    as numbers and never touched (``-3.5`` stays a number).
+    """
+    if text[:1] in _CONTROL_START or text.lstrip(_BLANKS)[:1] in _FORMULA_START:
+        return "'" + text
+    return text
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -38,6 +84,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise RuntimeFailure(str(exc)) from None
     if args.history:
         return _export_history(args, db, first.isoformat() if first else None, last.isoformat() if last else None)
+    fields = value_columns(db.value_fields(serial=args.serial, start=start, end=end))
     rows = db.readings(serial=args.serial, start=start, end=end)
     try:
         out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -49,13 +96,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             out.write("[\n")
             first_row = True
             for r in rows:
-                item = {
-                    "time": r.time.isoformat(),
+                item: dict[str, Any] = {
+                    "time_utc": r.time.isoformat(),
                     "local_time": r.time.astimezone(tz).isoformat(),
                     "serial": r.serial,
-                    "mode": r.mode,
+                    **{column: r.values.get(fid) for fid, column in fields},
+                    "mode_label": r.mode,
                     "faults": list(r.faults),
-                    "values": r.values,
                     "rejected": r.rejected,
                     "frame": r.raw_frame.hex(),
                 }
@@ -63,22 +110,18 @@ def cmd_export(args: argparse.Namespace) -> int:
                 first_row = False
             out.write("\n]\n")
         else:
-            writer: Any = None
-            keys: list[str] = []
+            writer = csv.writer(out)
+            writer.writerow([*HEAD, *(column for _, column in fields), *TAIL])
             for r in rows:
-                if writer is None:
-                    keys = sorted(r.values)
-                    writer = csv.writer(out)
-                    writer.writerow(["time_utc", "local_time", "serial", *keys, "mode", "faults", "rejected"])
                 writer.writerow(
                     [
                         r.time.isoformat(),
                         r.time.astimezone(tz).isoformat(),
-                        r.serial,
-                        *["" if r.values.get(k) is None else r.values.get(k) for k in keys],
-                        r.mode,
-                        "; ".join(r.faults),
-                        "; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items())),
+                        spreadsheet_safe(r.serial),
+                        *(_cell(r.values.get(fid)) for fid, _ in fields),
+                        spreadsheet_safe(r.mode),
+                        spreadsheet_safe("; ".join(r.faults)),
+                        spreadsheet_safe("; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items()))),
                     ]
                 )
     finally:
@@ -113,7 +156,7 @@ def _export_history(args: argparse.Namespace, db: Any, first: str | None, last: 
             writer = csv.writer(out)
             writer.writerow(["serial", "day", "hour_ending", "energy_kwh", "read_utc"])
             for item in items:
-                writer.writerow(item.values())
+                writer.writerow([spreadsheet_safe(v) if isinstance(v, str) else v for v in item.values()])
     finally:
         if out is not sys.stdout:
             out.close()

@@ -430,6 +430,30 @@ class Storage:
                 raw_frame=bytes(row["raw_frame"]),
             )
 
+    def value_fields(
+        self, *, serial: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> set[str]:
+        """Every field id stored in the readings of a range (``readings()``'s filters), read-only.
+
+        ``pv export`` needs its columns before its first row; SQLite's JSON
+        functions collect them in one pass without holding the rows in memory.
+        """
+        where, args = "1=1", list[Any]()
+        if serial is not None:
+            where, args = where + " AND readings.serial = ?", [*args, serial]
+        if start is not None:
+            where, args = where + " AND readings.time >= ?", [*args, utc_text(start)]
+        if end is not None:
+            where, args = where + " AND readings.time < ?", [*args, utc_text(end)]
+        try:
+            rows = self._conn().execute(
+                f"SELECT DISTINCT j.key FROM readings, json_each(readings.values_json) AS j WHERE {where}",  # noqa: S608
+                args,
+            )
+            return {str(r[0]) for r in rows}
+        except sqlite3.OperationalError:  # an SQLite built without its JSON functions: the same, in Python
+            return {k for r in self.readings(serial=serial, start=start, end=end) for k in r.values}
+
     def history(self, since: datetime) -> Iterator[Reading]:
         """Stored readings at or after ``since`` as ``Reading`` objects, oldest first.
 
