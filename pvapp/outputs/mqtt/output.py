@@ -97,6 +97,7 @@ class MqttOutput:
         self._busy = False
         self._drop_lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        self._death_logged = False
         self._conn = Connection(config, self.stats)
         self._conn.on_record = self._on_record
 
@@ -265,13 +266,11 @@ class MqttOutput:
         """Both threads alive while running; the monitor's watchdog ping depends on it."""
         if self._worker is None or self._stop.is_set():
             return True
-        if not self._worker.is_alive():
-            log.error("MQTT: the publishing thread has died")
-            return False
-        if not self._conn.alive():
-            log.error("MQTT: the network thread has died")
-            return False
-        return True
+        dead = "publishing" if not self._worker.is_alive() else "network" if not self._conn.alive() else ""
+        if dead and not self._death_logged:
+            self._death_logged = True
+            log.error("MQTT: the %s thread has died; the monitor stops pinging the watchdog", dead)
+        return not dead
 
     def _handle_state(self, info: InverterInfo, state: InverterState) -> None:
         book = self._book(info.serial)
