@@ -20,7 +20,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from pvapp.monitor.bounded import SeenOnce
 from pvapp.outputs import hass
 from pvapp.reading import InverterInfo, InverterState, Reading
 from pvgen.runtime.model import ProtocolSpec
@@ -90,7 +89,7 @@ class MqttOutput:
         self._specs: dict[str, ProtocolSpec | None] = {}
         self._books: dict[str, InverterBook] = {}
         self._claims = hass.SerialClaims(configured_serials or ())
-        self._clashing = SeenOnce()  # serials refused for a clash, each logged once
+        self._clashing: set[str] = set()  # serials refused for a clash, logged once each (up to 256 kept)
         self._record: dict[str, list[str]] = {}
         self._remote_record: dict[str, list[str]] | None = None
         self._stop = threading.Event()
@@ -206,7 +205,9 @@ class MqttOutput:
         if book is None:
             other = self._claims.claim(serial)
             if other is not None:
-                if self._clashing.first(serial):
+                if serial not in self._clashing:
+                    if len(self._clashing) < 256:
+                        self._clashing.add(serial)
                     log.error("MQTT: not publishing %r: its topics and Home Assistant ids are %r's", serial, other)
                 return None
             book = self._books[serial] = InverterBook(serial)
