@@ -79,3 +79,14 @@ def test_device_text_in_a_csv_export_never_starts_a_formula(tmp_path: Path) -> N
     assert rows[0]["pac"] == "-3.5"  # a negative number is a number, not neutralised
     items = json.loads(export(db_path, "--format", "json"))
     assert sorted(item["serial"] for item in items) == sorted(HOSTILE)  # JSON keeps the raw text
+
+
+def test_history_export_neutralises_the_serial_too(tmp_path: Path) -> None:
+    from pvapp.storage.db import HistoryRecord
+
+    db = Storage(tmp_path / "pv.sqlite")
+    fetched = datetime(2026, 12, 21, 8, 0, tzinfo=UTC)
+    db.store_history(HOSTILE[0], [HistoryRecord(HOSTILE[0], "2026-12-21", 9, 0, 1.25, fetched)])
+    db.close()
+    rows = list(csv.DictReader(io.StringIO(export(tmp_path / "pv.sqlite", "--history"), newline="")))
+    assert rows[0]["serial"] == "'" + HOSTILE[0] and rows[0]["energy_kwh"] == "1.25"

@@ -131,3 +131,54 @@ def test_the_output_never_publishes_a_second_serial_onto_taken_topics(
     assert b'"e_total":1234.8' in doc  # reading 3 of the first serial, never the 7.0 of the second
     assert out.stats.published == 2
     assert sum("not publishing 'AB_CD#0003'" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_listen_port_refuses_the_second_of_a_clashing_pair(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Samil TCP units connecting in (listen://) to one "auto" entry: the same rule."""
+    from pvapp.monitor.listener import ListenPoller
+    from pvapp.sim import SimOptions, Simulator
+    from pvapp.sim.servers import TcpConnector
+
+    first, second = "S2211514AB", "s2211514ab"
+    t = {
+        "storage": {"path": str(tmp_path / "pv.sqlite")},
+        "poll_interval": 10,
+        "ports": [{"port": "listen://127.0.0.1:0", "advertise": False, "timeout": 1.0,
+                   "inverters": [{"serial": "auto"}]}],
+    }  # fmt: skip
+    cfg = pvconfig.from_table(t, env={})
+    clock = ScaledClock(datetime(2026, 1, 12, 0, 0, tzinfo=UTC), 30)
+    storage = Storage(cfg.storage.path)
+    mon = Monitor(cfg, clock=clock, storage=storage)
+    poller = mon.pollers[0]
+    assert isinstance(poller, ListenPoller)
+    thread = threading.Thread(target=mon.run, kwargs={"install_signals": False}, daemon=True)
+    connectors: list[TcpConnector] = []
+    try:
+        with caplog.at_level(logging.INFO, logger="pv.monitor"):
+            thread.start()
+            assert poller.listening.wait(10) and poller.address is not None
+            for serial in (first, second):
+                opts = SimOptions(spec="samil_tcp", serials=(serial,), awake="always", latency=(5, 10))
+                conn = TcpConnector(Simulator("samil_tcp", opts, clock=clock), "127.0.0.1", poller.address[1],
+                                    retry=0.3)  # fmt: skip
+                connectors.append(conn)
+                conn.start()
+                if serial == first:  # the first is in before the second calls
+                    deadline = time.monotonic() + 30
+                    while not list(storage.readings(serial=first)):
+                        assert time.monotonic() < deadline, "the first unit was never polled"
+                        time.sleep(0.05)
+            deadline = time.monotonic() + 30
+            while connectors[1].connects < 3:
+                assert time.monotonic() < deadline, "the second unit did not call again"
+                time.sleep(0.05)
+        assert {r.serial for r in storage.readings()} == {first}
+        refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage() and second in r.getMessage()]
+        assert len(refused) == 1 and "would share" in refused[0], refused
+    finally:
+        mon.request_stop()
+        thread.join(30)
+        for c in connectors:
+            c.stop()
+        storage.close()
