@@ -130,6 +130,7 @@ def child_env() -> dict[str, str]:
     """Environment for subprocesses: no bytecode writes, so every run sees the same cache state."""
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PV_WEB", "127.0.0.1:0")  # a monitor's web page on an ephemeral port, never a fixed one
     return env
 
 

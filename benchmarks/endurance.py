@@ -283,6 +283,7 @@ def make_schedule(opts: Options, end: datetime, rng: random.Random) -> list[Even
 def pv_env(service_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
     env.update(PYTHONUNBUFFERED="1", PV_PVOUTPUT_API_KEY=API_KEY, PV_PVOUTPUT_HOST=service_url)
+    env["PV_WEB"] = "127.0.0.1:0"  # the monitor's page on an ephemeral port, never a fixed one
     return env
 
 

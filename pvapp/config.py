@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pvapp.web.config import WebConfig, WebConfigError, validate_web
+from pvapp.web.config import override as web_override
 from pvgen.runtime.text import register_secret, serial_problem
 
 log = logging.getLogger("pv.config")
@@ -124,6 +126,7 @@ class Config:
     source: str = ""  # the file it came from, or "built-in demo"
     demo: bool = False
     extra_outputs: tuple[str, ...] = field(default=())
+    web: WebConfig = field(default_factory=WebConfig)  # the page and /metrics (pvapp.web)
 
     @property
     def pvoutput_systems(self) -> dict[int, tuple[str, ...]]:
@@ -249,7 +252,7 @@ def demo_config(env: Mapping[str, str]) -> Config:
     )
 
 
-_TOP_KEYS = ("timezone", "poll_interval", "asleep_after", "clock", "storage", "pvoutput", "ports", "mqtt")
+_TOP_KEYS = ("timezone", "poll_interval", "asleep_after", "clock", "storage", "pvoutput", "ports", "mqtt", "web")
 _STORAGE_KEYS = ("path", "synchronous")
 _PVOUTPUT_KEYS = (
     "api_key",
@@ -418,6 +421,10 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
     if mqtt is not None:
         mqtt = dict(_table(mqtt, "mqtt"))
         mqtt_config = validate_mqtt(mqtt, env)
+    try:
+        web = validate_web(_table(data.get("web", {}), "web"))
+    except WebConfigError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
     return Config(
         ports=tuple(ports),
         storage=storage,
@@ -430,6 +437,7 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
         mqtt_config=mqtt_config,
         clock=clock,
         source=source,
+        web=web,
     )
 
 
@@ -495,6 +503,14 @@ def apply_overrides(cfg: Config, env: Mapping[str, str], flags: Mapping[str, Any
             raise ConfigError("--advertise", "only with --listen (or a listen:// port in the configuration)")
         targets = parse_advertise(flags["advertise"], "--advertise")
         changes["ports"] = tuple(replace(p, advertise=targets) if p.listen else p for p in cfg.ports)
+    web_flag = flags.get("web")
+    web_key = "--web" if web_flag is not None else "PV_WEB"
+    web_listen = web_flag if web_flag is not None else (env.get("PV_WEB") or None)
+    if web_listen is not None or flags.get("no_web"):
+        try:
+            changes["web"] = web_override(cfg.web, listen=web_listen, off=bool(flags.get("no_web")), key=web_key)
+        except WebConfigError as exc:
+            raise ConfigError(exc.key, exc.problem) from None
     pvo = cfg.pvoutput
     if pvo is not None:
         raw_key = env.get("PV_PVOUTPUT_API_KEY") or ""
@@ -798,4 +814,13 @@ send_voltage = true       # grid voltage as v6
 # [mqtt]
 # Options of the MQTT / Home Assistant output: see docs/mqtt.md.
 # The password comes from the environment variable PV_MQTT_PASSWORD.
+
+[web]
+# The read-only web page, JSON API and Prometheus /metrics (docs/web.md).
+# Default: on, on this machine only.  --web ADDR:PORT, --no-web or PV_WEB override it.
+listen = "127.0.0.1:8780"
+# To serve the home network (listen = "0.0.0.0:8780"), a password or token is
+# required: `pv web password` prints the password_hash line to paste here.
+# password_hash = "scrypt$16384$8$1$..."
+metrics = true
 """

@@ -1,7 +1,7 @@
 """``pv``: one command line for talking to inverters, monitoring them, and their history.
 
 Each subcommand lives in the module of its kind (``device``: one line, ``monitor``:
-the service, ``export``, ``decode``, ``setup``, ``tools``); each registers its own
+the service, ``export``, ``decode``, ``setup``, ``tools``, ``web``); each registers its own
 parsers, so adding a command touches one file.  Shared conventions (exit
 statuses, one-line errors, port handling) are in ``common``.
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pvgen.runtime.text import SafeFormatter, safe
 
-from . import decode, device, export, history, monitor, setup, tools
+from . import decode, device, export, history, monitor, setup, tools, web
 from .common import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, Parser, RuntimeFailure, UsageError
 from .tools import run_pvoutput_service
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug-frames", action="store_true", help="log every frame sent and received as hex")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    for mod in (device, monitor, export, history, tools, decode, setup):
+    for mod in (device, monitor, export, history, tools, decode, setup, web):
         mod.register(sub)
     return parser
 

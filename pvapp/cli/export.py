@@ -7,9 +7,9 @@ import csv
 import json
 import sys
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pvgen.runtime.quantities import QUANTITIES
 
@@ -92,38 +92,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         db.close()
         raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
     try:
-        if args.format == "json":
-            out.write("[\n")
-            first_row = True
-            for r in rows:
-                item: dict[str, Any] = {
-                    "time_utc": r.time.isoformat(),
-                    "local_time": r.time.astimezone(tz).isoformat(),
-                    "serial": r.serial,
-                    **{column: r.values.get(fid) for fid, column in fields},
-                    "mode_label": r.mode,
-                    "faults": list(r.faults),
-                    "rejected": r.rejected,
-                    "frame": r.raw_frame.hex(),
-                }
-                out.write(("" if first_row else ",\n") + json.dumps(item))
-                first_row = False
-            out.write("\n]\n")
-        else:
-            writer = csv.writer(out)
-            writer.writerow([*HEAD, *(column for _, column in fields), *TAIL])
-            for r in rows:
-                writer.writerow(
-                    [
-                        r.time.isoformat(),
-                        r.time.astimezone(tz).isoformat(),
-                        spreadsheet_safe(r.serial),
-                        *(_cell(r.values.get(fid)) for fid, _ in fields),
-                        spreadsheet_safe(r.mode),
-                        spreadsheet_safe("; ".join(r.faults)),
-                        spreadsheet_safe("; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items()))),
-                    ]
-                )
+        write_export(rows, out, args.format, tz, fields)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -162,6 +131,46 @@ def _export_history(args: argparse.Namespace, db: Any, first: str | None, last: 
             out.close()
         db.close()
     return EXIT_OK
+
+
+def write_export(rows: Iterable[Any], out: TextIO, fmt: str, tz: tzinfo, fields: list[tuple[str, str]]) -> None:
+    """Write stored readings as ``pv export`` does (the web page's CSV links use this too).
+
+    ``fields`` are the value columns (``value_columns`` of every field id in
+    the range): they must be known before the first row is written.
+    """
+    if fmt == "json":
+        out.write("[\n")
+        first_row = True
+        for r in rows:
+            item: dict[str, Any] = {
+                "time_utc": r.time.isoformat(),
+                "local_time": r.time.astimezone(tz).isoformat(),
+                "serial": r.serial,
+                **{column: r.values.get(fid) for fid, column in fields},
+                "mode_label": r.mode,
+                "faults": list(r.faults),
+                "rejected": r.rejected,
+                "frame": r.raw_frame.hex(),
+            }
+            out.write(("" if first_row else ",\n") + json.dumps(item))
+            first_row = False
+        out.write("\n]\n")
+    else:
+        writer = csv.writer(out)
+        writer.writerow([*HEAD, *(column for _, column in fields), *TAIL])
+        for r in rows:
+            writer.writerow(
+                [
+                    r.time.isoformat(),
+                    r.time.astimezone(tz).isoformat(),
+                    spreadsheet_safe(r.serial),
+                    *(_cell(r.values.get(fid)) for fid, _ in fields),
+                    spreadsheet_safe(r.mode),
+                    spreadsheet_safe("; ".join(r.faults)),
+                    spreadsheet_safe("; ".join(f"{k}: {v}" for k, v in sorted(r.rejected.items()))),
+                ]
+            )
 
 
 def register(sub: Any) -> None:

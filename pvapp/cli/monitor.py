@@ -33,6 +33,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         asleep_after=args.asleep_after,
         listen=args.listen,
         advertise=_advertise(args.advertise),
+        web=args.web,
+        no_web=args.no_web,
     )
     clock = make_clock(cfg)
     live = None if args.display == "auto" else args.display == "live"
@@ -103,6 +105,14 @@ def register(sub: Any) -> None:
     p.add_argument("--clock", metavar="CLOCK", help=argparse.SUPPRESS)
     p.add_argument("--duration", type=positive, metavar="S", help="stop after S real seconds (default: run until ^C)")
     p.add_argument("--no-upload", action="store_true", help="do not upload to PVOutput (the queue still fills)")
+    web = p.add_mutually_exclusive_group()
+    web.add_argument(
+        "--web",
+        metavar="ADDR:PORT",
+        help="serve the read-only web page and /metrics here (default 127.0.0.1:8780; "
+        "beyond loopback only with [web] password_hash)",
+    )
+    web.add_argument("--no-web", action="store_true", help="do not serve the web page and /metrics")
     p.add_argument(
         "--display",
         choices=("auto", "live", "lines"),

@@ -104,6 +104,9 @@ def run_monitor(
         print(f"pv monitor: {exc}", file=sys.stderr)
         return 1
     outputs = build_outputs(cfg, live=live, storage=storage)
+    web = start_web(cfg, clock)
+    if web is not None:
+        outputs.append(web.output)
     console = outputs[0]
     saved_handlers = list(logging.getLogger().handlers)
     if isinstance(console, ConsoleOutput) and console.live and _same_terminal():
@@ -132,13 +135,37 @@ def run_monitor(
         uploader=uploader,
         stop=stop,
     )
+    if web is not None:
+        web.attach(monitor)
     try:
         monitor.run(duration=duration)
     finally:
+        if web is not None:
+            web.stop()
         storage.close()
         logging.getLogger().handlers[:] = saved_handlers
     log.info("stopped: %d readings stored this run", monitor.readings_stored)
     return 0
+
+
+def start_web(cfg: Config, clock: Clock) -> Any:
+    """The web page and /metrics on their own threads; None when off or when the address is taken.
+
+    A taken port does not stop the monitor: collecting readings matters more
+    than showing them, so it says so once and polls on.
+    """
+    if not cfg.web.enabled:
+        return None
+    from pvapp.web.server import WebError, WebServer
+
+    try:
+        web = WebServer(cfg, now=clock.now)
+        web.start()
+    except (WebError, OSError) as exc:
+        log.error("web page not served: %s (choose another with --web ADDR:PORT, or --no-web)", exc)
+        return None
+    log.info("web page: %s", web.url)
+    return web
 
 
 def _same_terminal() -> bool:

@@ -61,6 +61,7 @@ class Monitor:
         self.status_intervals: dict[int, int] = {}
         self.readings_stored = 0
         self._refusing: dict[str, set[str]] = {}
+        self._faults: dict[str, tuple[str, ...]] = {}  # slot key -> faults of its last reading
         self.store_failures = 0
         # serial -> PVOutput system, and system -> its serials (filled as inverters are identified)
         self._system_of_key: dict[str, int] = {}
@@ -306,6 +307,7 @@ class Monitor:
             rejected=rejected,
         )
         self._log_rejections(slot, rejected)
+        self._note_faults(slot, reading.faults, now)
         slots = self._slots_for(slot, now)
         try:
             row_id = self.storage.store_poll(reading, slots)
@@ -332,9 +334,20 @@ class Monitor:
             seen.add(fid)
             level = logging.DEBUG if "sentinel" in why or "not available" in why else logging.INFO
             log.log(level, "inverter %s: %s refused: %s", slot.label, fid, why)
+            if level == logging.INFO:  # the events log (web page) shows each episode once, as the log does
+                self._on_port_event("refused", f"{fid}: {why}", self._port_of(slot), serial=slot.serial)
         for fid in list(seen):
             if fid not in rejected:
                 seen.discard(fid)
+
+    def _note_faults(self, slot: InverterSlot, faults: tuple[str, ...], now: datetime) -> None:
+        """A fault appearing, changing or clearing is an event (once per change, not per poll)."""
+        before = self._faults.get(slot.key, ())
+        if tuple(faults) == before:
+            return
+        self._faults[slot.key] = tuple(faults)
+        text = "; ".join(faults) if faults else "cleared (was " + "; ".join(before) + ")"
+        self._on_port_event("fault", text, self._port_of(slot), serial=slot.serial)
 
     def _slots_for(self, slot: InverterSlot, now: datetime) -> list[SlotUpdate]:
         system = self._system_of_key.get(slot.key)
@@ -388,9 +401,9 @@ class Monitor:
     def _port_of(self, slot: InverterSlot) -> str:
         return slot.info.port if slot.info else slot.key
 
-    def _on_port_event(self, kind: str, detail: str, port: str) -> None:
+    def _on_port_event(self, kind: str, detail: str, port: str, serial: str | None = None) -> None:
         try:
-            self.storage.record_event(self.clock.now(), kind, port=port, detail=detail)
+            self.storage.record_event(self.clock.now(), kind, serial=serial, port=port, detail=detail)
         except Exception as exc:
             log.error("cannot store event: %s", exc)
 

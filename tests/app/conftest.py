@@ -29,6 +29,7 @@ def pv_cmd(*args: str) -> list[str]:
 def pv_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["PV_WEB"] = "127.0.0.1:0"  # `pv monitor` serves its page on an ephemeral loopback port in tests
     env.update(extra)
     return env
 
