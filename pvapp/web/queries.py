@@ -110,11 +110,12 @@ class ReadOnlyDB:
         bucket = max(1, round(86400 / points))
         t0 = start.timestamp()
         rows = self.rows(
-            "SELECT serial, CAST(((julianday(time) - 2440587.5) * 86400.0 - ?) / ? AS INTEGER) AS b,"
+            # whole seconds for the bucket index: exact at bucket edges (julianday's float is not)
+            "SELECT serial, (CAST(strftime('%s', time) AS INTEGER) - ?) / ? AS b,"
             " AVG((julianday(time) - 2440587.5) * 86400.0) AS t, AVG(pac) AS w, COUNT(*) AS n"
             " FROM readings WHERE time >= ? AND time < ? AND pac IS NOT NULL"
             " GROUP BY serial, b ORDER BY serial, b",
-            (t0, bucket, utc_text(start), utc_text(end)),
+            (int(t0), bucket, utc_text(start), utc_text(end)),
         )
         out: dict[str, list[SeriesPoint]] = {}
         for r in rows:
