@@ -33,7 +33,7 @@ from pvapp.config import Config
 from pvapp.storage.db import StoredReading, parse_utc, utc_text
 
 from . import svg
-from .api import Api, BadRequest, parse_date, parse_month, parse_year, site_from_config
+from .api import Api, BadRequest, parse_date, parse_int, parse_month, parse_year, site_from_config
 from .auth import Verifier
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics
@@ -157,14 +157,16 @@ class WebServer:
         if path == "/api/export.csv" or path == "/api/export.json":
             fmt = "csv" if path.endswith(".csv") else "json"
             return self.export(query, fmt)
-        if path == "/chart/day.svg":
-            return 200, "image/svg+xml", self.day_svg(query.get("date")).encode()
-        if path == "/chart/month.svg":
-            return 200, "image/svg+xml", self.month_svg(query.get("month")).encode()
-        if path == "/chart/year.svg":
-            return 200, "image/svg+xml", self.year_svg(query.get("year")).encode()
-        if path == "/chart/years.svg":
-            return 200, "image/svg+xml", self.years_svg().encode()
+        if path.startswith("/chart/"):
+            width = parse_int(query.get("width"), "width", svg.W, svg.MIN_W, svg.MAX_W)
+            charts: dict[str, Callable[[], str]] = {
+                "/chart/day.svg": lambda: self.day_svg(query.get("date"), width),
+                "/chart/month.svg": lambda: self.month_svg(query.get("month"), width),
+                "/chart/year.svg": lambda: self.year_svg(query.get("year"), width),
+                "/chart/years.svg": lambda: self.years_svg(width),
+            }
+            if path in charts:
+                return 200, "image/svg+xml", charts[path]().encode()
         return _not_found(path)
 
     def events(self, query: dict[str, str]) -> dict[str, Any]:
@@ -209,35 +211,37 @@ class WebServer:
     def _labels(self) -> dict[str, str]:
         return self.api.labels()
 
-    def day_svg(self, day_text: str | None) -> str:
+    def day_svg(self, day_text: str | None, width: int | None = None) -> str:
         api = self.api
         day = parse_date(day_text, api.today())
         _, series = self.db.day_series(day, self.cfg.timezone)
         labels = self._labels()
         lines = [(s, labels.get(s, s), [(p.t, p.w) for p in pts]) for s, pts in sorted(series.items())]
-        return svg.day_chart(day, self.cfg.timezone, lines, summed(series))
+        return svg.day_chart(day, self.cfg.timezone, lines, summed(series), width)
 
-    def month_svg(self, month_text: str | None) -> str:
+    def month_svg(self, month_text: str | None, width: int | None = None) -> str:
         data = self.api.month(month_text)
         labels = data["labels"]
         serials = data["serials"]
         bars = [(str(d["day"]), d["date"], [d["energy_kwh"][s] for s in serials]) for d in data["days"]]
-        return svg.bar_chart(f"Energy per day, {data['month']}", bars, [(s, labels.get(s, s)) for s in serials])
+        names = [(s, labels.get(s, s)) for s in serials]
+        return svg.bar_chart(f"Energy per day, {data['month']}", bars, names, width=width)
 
-    def year_svg(self, year_text: str | None) -> str:
+    def year_svg(self, year_text: str | None, width: int | None = None) -> str:
         data = self.api.year(year_text)
         labels = data["labels"]
         serials = data["serials"]
-        names = ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"]
-        bars = [(names[i], m["month"], [m["energy_kwh"][s] for s in serials]) for i, m in enumerate(data["months"])]
-        return svg.bar_chart(f"Energy per month, {data['year']}", bars, [(s, labels.get(s, s)) for s in serials])
+        initials = ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"]
+        bars = [(initials[i], m["month"], [m["energy_kwh"][s] for s in serials]) for i, m in enumerate(data["months"])]
+        names = [(s, labels.get(s, s)) for s in serials]
+        return svg.bar_chart(f"Energy per month, {data['year']}", bars, names, width=width)
 
-    def years_svg(self) -> str:
+    def years_svg(self, width: int | None = None) -> str:
         data = self.api.years()
         labels = data["labels"]
         serials = data["serials"]
         bars = [(str(y["year"]), str(y["year"]), [y["energy_kwh"][s] for s in serials]) for y in data["years"]]
-        return svg.bar_chart("Energy per year", bars, [(s, labels.get(s, s)) for s in serials])
+        return svg.bar_chart("Energy per year", bars, [(s, labels.get(s, s)) for s in serials], width=width)
 
     # -- CSV / JSON export, as `pv export` writes it --------------------------------------------------
 

@@ -26,7 +26,8 @@ from pvapp.monitor.display import format_value
 
 from .queries import day_bounds
 
-W, H = 800, 320
+W, H = 800, 320  # default size; the page asks for its own width, so text stays 15 px on a phone
+MIN_W, MAX_W = 300, 1600
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 36, 40
 # Okabe-Ito colours: told apart by people with the common colour-vision deficiencies
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#F0E442")
@@ -50,20 +51,26 @@ def nice_max(value: float) -> float:
     return float(10 * exp)
 
 
-def _open(title: str, desc: str, kind: str) -> list[str]:
+def size(width: int | None) -> tuple[int, int]:
+    """Chart width and height in px for a requested width (clamped; narrow charts are less tall)."""
+    w = W if width is None else max(MIN_W, min(MAX_W, width))
+    return w, (H if w >= 600 else 260)
+
+
+def _open(title: str, desc: str, kind: str, w: int, h: int) -> list[str]:
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" class="chart chart-{kind}"'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" class="chart chart-{kind}"'
         ' aria-labelledby="t d" font-family="system-ui, sans-serif" font-size="15">',
         f'<title id="t">{escape(title)}</title><desc id="d">{escape(desc)}</desc>',
     ]
 
 
-def _y_axis(ymax: float, unit: str) -> list[str]:
+def _y_axis(ymax: float, unit: str, w: int, h: int) -> list[str]:
     out = []
     for i in range(5):
         v = ymax * i / 4
-        y = TOP + (H - TOP - BOTTOM) * (1 - i / 4)
-        out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
+        y = TOP + (h - TOP - BOTTOM) * (1 - i / 4)
+        out.append(f'<line class="grid" x1="{LEFT}" x2="{w - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
         text = f"{v:g}" if v < 10 else f"{v:.0f}"
         out.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end" fill="{TEXT}">{text}</text>')
     out.append(
@@ -72,13 +79,23 @@ def _y_axis(ymax: float, unit: str) -> list[str]:
     return out
 
 
+def _legend(out: list[str], labels: Sequence[str], x: float) -> float:
+    for i, label in enumerate(labels):
+        out.append(f'<rect x="{x:.0f}" y="8" width="14" height="14" fill="{colour(i)}" class="key s{i}"/>')
+        out.append(f'<text x="{x + 19:.0f}" y="20" fill="{TEXT}" class="legend">{escape(label)}</text>')
+        x += 30 + 8.5 * len(label)
+    return x
+
+
 def day_chart(
     day: date,
     tz: tzinfo,
     series: Sequence[tuple[str, str, Sequence[tuple[float, float]]]],
     total: Sequence[tuple[float, float]] | None,
+    width: int | None = None,
 ) -> str:
     """Power over the local day: one line per inverter (serial, label, points), and the sum."""
+    cw, ch = size(width)
     start, end = day_bounds(day, tz)
     t0, t1 = start.timestamp(), end.timestamp()
     peak = max((w for _, _, pts in series for _, w in pts), default=0.0)
@@ -88,7 +105,7 @@ def day_chart(
     unit = "kW" if kw else "W"
     scale = 1000.0 if kw else 1.0
     ymax = nice_max(peak / scale)
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    pw, ph = cw - LEFT - RIGHT, ch - TOP - BOTTOM
 
     def xy(t: float, w: float) -> str:
         x = LEFT + (t - t0) / (t1 - t0) * pw
@@ -96,34 +113,30 @@ def day_chart(
         return f"{x:.1f},{y:.1f}"
 
     count = sum(len(p) for _, _, p in series)
-    out = _open(
-        f"Power on {day.isoformat()}",
-        f"AC power of {len(series)} inverter(s) over the local day, {count} points"
-        + (f"; peak {format_value(peak, 'W', 0)}" if peak else "; no readings"),
-        "day",
-    )
-    out += _y_axis(ymax, unit)
-    for h in range(0, 25, 3):  # local hours; on DST days the axis is 23 or 25 h long
+    peak_text = f"; peak {format_value(peak, 'W', 0)}" if peak else "; no readings"
+    desc = f"AC power of {len(series)} inverter(s) over the local day, {count} points{peak_text}"
+    out = _open(f"Power on {day.isoformat()}", desc, "day", cw, ch)
+    out += _y_axis(ymax, unit, cw, ch)
+    for h in range(0, 25, 3 if cw >= 600 else 6):  # local hours; on DST days the axis is 23 or 25 h long
         local = datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(hours=h)
         t = local.timestamp()
         if t > t1 + 1:
             break
         x = LEFT + (t - t0) / (t1 - t0) * pw
-        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}" stroke="{GRID}"/>')
+        anchor = "end" if h == 24 else "middle"
+        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{ch - BOTTOM}" stroke="{GRID}"/>')
         out.append(
-            f'<text class="axis" x="{x:.1f}" y="{H - BOTTOM + 22}" text-anchor="middle" fill="{TEXT}">{h:02d}:00</text>'
+            f'<text class="axis" x="{x:.1f}" y="{ch - BOTTOM + 22}" text-anchor="{anchor}" fill="{TEXT}">'
+            f"{h:02d}:00</text>"
         )
-    legend_x = LEFT
-    for i, (serial, label, pts) in enumerate(series):
+    for i, (serial, _, pts) in enumerate(series):
         if pts:
             points = " ".join(xy(t, w) for t, w in pts)
             out.append(
                 f'<polyline class="series s{i % len(PALETTE)}" data-serial={quoteattr(serial)} fill="none"'
                 f' stroke="{colour(i)}" stroke-width="2" stroke-linejoin="round" points="{points}"/>'
             )
-        out.append(f'<rect x="{legend_x}" y="8" width="14" height="14" fill="{colour(i)}" class="key s{i}"/>')
-        out.append(f'<text x="{legend_x + 19}" y="20" fill="{TEXT}" class="legend">{escape(label)}</text>')
-        legend_x += 30 + 9 * len(label)
+    legend_x = _legend(out, [label for _, label, _ in series], LEFT)
     if total and len(series) > 1:
         points = " ".join(xy(t, w) for t, w in total)
         out.append(
@@ -131,12 +144,12 @@ def day_chart(
             f' stroke-dasharray="6 3" points="{points}"/>'
         )
         out.append(
-            f'<line x1="{legend_x}" x2="{legend_x + 16}" y1="15" y2="15" stroke="{TOTAL_COLOUR}"'
+            f'<line x1="{legend_x:.0f}" x2="{legend_x + 16:.0f}" y1="15" y2="15" stroke="{TOTAL_COLOUR}"'
             ' stroke-width="2.5" stroke-dasharray="6 3" class="key total"/>'
         )
-        out.append(f'<text x="{legend_x + 21}" y="20" fill="{TEXT}" class="legend">total</text>')
+        out.append(f'<text x="{legend_x + 21:.0f}" y="20" fill="{TEXT}" class="legend">total</text>')
     if not count:
-        out.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" fill="{TEXT}">no readings this day</text>')
+        out.append(f'<text x="{cw / 2}" y="{ch / 2}" text-anchor="middle" fill="{TEXT}">no readings this day</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -148,19 +161,20 @@ def bar_chart(
     *,
     unit: str = "kWh",
     decimals: int = 1,
+    width: int | None = None,
 ) -> str:
     """Stacked energy bars: bars are (axis label, long label, value per series); series (serial, label)."""
+    cw, ch = size(width)
     totals = [sum(v for v in vals if v is not None) for _, _, vals in bars]
     ymax = nice_max(max(totals, default=0.0))
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    pw, ph = cw - LEFT - RIGHT, ch - TOP - BOTTOM
     n = max(1, len(bars))
     slot = pw / n
     bw = slot * 0.7
-    every = 1 if n <= 16 else 5 if n <= 31 else 10
-    out = _open(
-        title, f"{len(bars)} bars, {len(series)} inverter(s); total {format_value(sum(totals), unit, decimals)}", "bars"
-    )
-    out += _y_axis(ymax, unit)
+    every = 1 if slot >= 28 else 5 if slot >= 7 else 10  # axis labels at least ~28 px apart
+    total_text = format_value(sum(totals), unit, decimals)
+    out = _open(title, f"{len(bars)} bars, {len(series)} inverter(s); total {total_text}", "bars", cw, ch)
+    out += _y_axis(ymax, unit, cw, ch)
     for i, (axis_label, long_label, vals) in enumerate(bars):
         x = LEFT + i * slot + (slot - bw) / 2
         y = float(TOP + ph)
@@ -178,17 +192,13 @@ def bar_chart(
             if len(series) > 1:
                 tip.append(f"{series[j][1]}: {format_value(v, unit, decimals)}")
         out.append(f"<title>{escape(chr(10).join(tip))}</title></g>")
-        if (i + 1) % every == 0 or every == 1 or i == 0:
+        if every == 1 or i == 0 or (i + 1) % every == 0:
             cx = LEFT + i * slot + slot / 2
             out.append(
-                f'<text class="axis" x="{cx:.1f}" y="{H - BOTTOM + 22}" text-anchor="middle" fill="{TEXT}">'
+                f'<text class="axis" x="{cx:.1f}" y="{ch - BOTTOM + 22}" text-anchor="middle" fill="{TEXT}">'
                 f"{escape(axis_label)}</text>"
             )
-    legend_x = LEFT
     if len(series) > 1:
-        for j, (_, label) in enumerate(series):
-            out.append(f'<rect x="{legend_x}" y="8" width="14" height="14" fill="{colour(j)}" class="key s{j}"/>')
-            out.append(f'<text x="{legend_x + 19}" y="20" fill="{TEXT}" class="legend">{escape(label)}</text>')
-            legend_x += 30 + 9 * len(label)
+        _legend(out, [label for _, label in series], LEFT)
     out.append("</svg>")
     return "\n".join(out)

@@ -33,6 +33,9 @@ async function getJSON(url) {
 }
 
 async function loadSVG(figure, url) {
+  // drawn for the figure's own width, so chart text keeps its size on a phone
+  const width = Math.round(figure.clientWidth || document.documentElement.clientWidth);
+  url += (url.includes("?") ? "&" : "?") + "width=" + Math.max(300, Math.min(1600, width));
   const r = await fetch(url);
   if (!r.ok) throw new Error("chart: " + r.status);
   const doc = new DOMParser().parseFromString(await r.text(), "image/svg+xml");
