@@ -38,14 +38,37 @@ class OutputRunner:
         self._failing = False
         self._thread = threading.Thread(target=self._run, name=f"output {self.name}", daemon=True)
 
+    @property
+    def inline(self) -> bool:
+        """An output that only copies a reference under a short lock (``inline = True``, the web page's
+        live state) is called directly: a queue and a thread wake-up per poll would cost more than it does."""
+        return bool(getattr(self.output, "inline", False))
+
     def start(self) -> None:
+        if self.inline:
+            self.output.start()
+            return
         self._thread.start()
 
     def publish(self, reading: Reading) -> None:
+        if self.inline:
+            self._direct(self.output.publish, reading)
+            return
         self._put(reading)
 
     def inverter_state(self, inverter: InverterInfo, state: InverterState) -> None:
+        if self.inline:
+            self._direct(self.output.inverter_state, inverter, state)
+            return
         self._put(_State(inverter, state))
+
+    def _direct(self, call: Any, *args: Any) -> None:
+        try:
+            call(*args)
+        except Exception as exc:  # never let an output break polling
+            self.failures += 1
+            if self.failures == 1:
+                log.warning("output %s failed: %s (further failures are counted quietly)", self.name, exc)
 
     def _put(self, item: Any) -> None:
         while True:
@@ -62,6 +85,9 @@ class OutputRunner:
                     pass
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self.inline:
+            self._direct(self.output.stop)
+            return
         try:
             self.queue.put(_STOP, timeout=timeout)
         except queue.Full:

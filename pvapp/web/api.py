@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -26,6 +27,7 @@ from .queries import ReadOnlyDB, month_days, summed
 from .state import LiveState, Snapshot, reading_from_row
 
 MAIN_IDS = ("pac", "e_today", "e_total")
+QUEUE_TTL = 5.0  # s
 
 
 class BadRequest(ValueError):
@@ -98,6 +100,7 @@ class Api:
         self.live = live
         self.monitor = monitor
         self._units: dict[str, dict[str, tuple[str, int]]] = {}
+        self._queue: tuple[float, list[dict[str, Any]]] | None = None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -244,9 +247,13 @@ class Api:
         return out
 
     def pvoutput(self) -> dict[str, Any]:
+        """The queue summary, at most QUEUE_TTL old: it groups the whole queue, and live pages ask every second."""
         if not self.site.pvoutput:
             return {"configured": False, "systems": []}
-        return {"configured": True, "systems": self.db.queue_summary()}
+        now = time.monotonic()
+        if self._queue is None or now - self._queue[0] > QUEUE_TTL:
+            self._queue = (now, self.db.queue_summary())
+        return {"configured": True, "systems": self._queue[1]}
 
     def mqtt(self) -> dict[str, Any]:
         out = mqtt_output(self.monitor)

@@ -1,11 +1,13 @@
 """The monitor's live state, handed to the web server as a thread-safe snapshot.
 
-:class:`WebOutput` is an ordinary monitor output (``pvapp.reading.Output``): the
-monitor's output runner calls it from its own thread with every stored reading
-and every awake / asleep / lost change, and it copies what the page needs into
-:class:`LiveState` under a lock held for microseconds.  The web server's threads
-only ever read copies, and wait on a condition for the next change (server-sent
-events), so a page being open costs the poller nothing but the hand-over.
+:class:`WebOutput` is a monitor output (``pvapp.reading.Output``) marked
+``inline``: the output runner calls it directly on the port thread with every
+stored reading and every awake / asleep / lost change (a queue and a thread
+wake-up per poll would cost more than the work), and it stores a reference to
+the immutable reading in :class:`LiveState` under a lock held for
+microseconds.  The web server's threads only ever read copies, and wait on a
+condition for the next change (server-sent events), so an open page costs the
+poller nothing but that hand-over.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class WebOutput:
     """The monitor output that feeds :class:`LiveState` (runs in its own output-runner thread)."""
 
     name = "web"
+    inline = True  # called on the port thread: a lock held for microseconds, no queue, no thread wake-up
 
     def __init__(self, live: LiveState) -> None:
         self.live = live

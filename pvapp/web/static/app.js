@@ -109,7 +109,8 @@ function renderOverview(ov) {
     (m.readings_stored !== undefined ? " · " + m.readings_stored + " readings stored this run" : "");
   renderOutputs(ov);
   if (!$("day").value) initPickers(ov.site.today);
-  const interval = Math.max(5, ov.site.poll_interval) * 1000;
+  // the day chart has 120 s buckets: nothing new to draw sooner than that (or one poll interval)
+  const interval = Math.max(120, ov.site.poll_interval) * 1000;
   if (state.view === "now" && Date.now() - state.todayChartAt >= interval) refreshTodayChart();
 }
 
