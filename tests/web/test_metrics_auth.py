@@ -185,3 +185,21 @@ def test_parse_listen_forms() -> None:
     assert parse_listen("localhost:8780", "k") == ("localhost", 8780)
     with pytest.raises(WebConfigError):
         parse_listen(":8780", "k")
+
+
+def test_grafana_dashboard_uses_only_metrics_pv_serves() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from pvapp.web.metrics import metric_name
+    from pvgen.runtime.quantities import QUANTITIES
+
+    repo = Path(__file__).resolve().parents[2]
+    dashboard = json.loads((repo / "docs" / "grafana-pv.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\bpv_[a-z0-9_]+", e)}
+    served = {metric_name(q.id, q.unit) for q in QUANTITIES}
+    doc = (repo / "docs" / "web.md").read_text(encoding="utf-8")
+    served |= set(re.findall(r"`(pv_[a-z0-9_]+)", doc))
+    assert used and used <= served, used - served
