@@ -78,10 +78,10 @@ def readings(
         for i, s in enumerate(serials):
             e_today = 0.0
             times: list[datetime] = []
-            t = datetime(d.year, d.month, d.day, 0 if all_day else 5, 0, tzinfo=tz)
+            t = datetime(d.year, d.month, d.day, 0 if all_day else 5, 0, tzinfo=tz).astimezone(UTC)
             end = datetime(d.year, d.month, d.day, 23 if all_day else 19, 59 if all_day else 0, tzinfo=tz)
-            while t <= end:
-                times.append(t + timedelta(seconds=7 * i))  # inverters polled at different instants
+            while t <= end:  # stepped in UTC: a DST day has its 23 or 25 hours, no repeated instant
+                times.append((t + timedelta(seconds=7 * i)).astimezone(tz))  # inverters polled at different instants
                 t += step
             if dense and dense[0] == d and dense[1] == s:
                 t = datetime(d.year, d.month, d.day, dense[3], 0, tzinfo=tz) + timedelta(seconds=3)
