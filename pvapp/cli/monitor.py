@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from .common import (
@@ -36,6 +37,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         web=args.web,
         no_web=args.no_web,
     )
+    if cfg.demo and (args.storage or os.environ.get("PV_STORAGE")):
+        # The demo replaces its database on every run, so it never touches a file named by the user.
+        where = "--storage" if args.storage else "PV_STORAGE"
+        raise UsageError(
+            f"{where}: no configuration found, so this would be the built-in demo, which keeps its readings only "
+            f"in its own {cfg.storage.path}; to monitor an inverter into {args.storage or os.environ['PV_STORAGE']} "
+            "give --port PORT too, or write a configuration (pv config init)"
+        )
     clock = make_clock(cfg)
     live = None if args.display == "auto" else args.display == "live"
     return run_monitor(cfg, clock=clock, live=live, duration=args.duration, no_upload=args.no_upload)

@@ -7,11 +7,13 @@ import logging
 import os
 import sys
 import threading
+import sqlite3
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from pvapp.clock import Clock, ScaledClock
-from pvapp.config import Config
+from pvapp.config import DEMO_PORT, Config
 from pvapp.outputs.pvoutput_upload import PVOutputUploader, RoundResult
 from pvapp.reading import Output
 from pvapp.storage import Storage, StorageError
@@ -20,6 +22,8 @@ from .display import ConsoleOutput
 from .service import Monitor
 
 log = logging.getLogger("pv.monitor")
+
+DEMO_MARK = "demo"  # event kind that marks a database as the demo's own
 
 
 class StartupError(Exception):
@@ -62,6 +66,42 @@ def open_storage(cfg: Config) -> Storage:
         raise StartupError(str(exc)) from None
 
 
+def reset_demo_database(path: Path) -> None:
+    """Delete the previous demo run's database (the simulated day starts over), and nothing else.
+
+    The file is removed only if it is a pv database the demo wrote (it carries a
+    ``demo`` event; databases of older versions qualify if every inverter in them
+    is the demo's simulator).  Anything else under that name, a user's copy of a
+    real database or a text file, is left alone and the demo does not start.
+    """
+    if not path.exists():
+        for suffix in ("-wal", "-shm"):  # leftovers of a demo database deleted by hand
+            (path.parent / (path.name + suffix)).unlink(missing_ok=True)
+        return
+    if not _written_by_demo(path):
+        raise StartupError(
+            f"{path} exists but was not written by the demo, which replaces its database on every run; "
+            "it is left as it is: move it away, or run `pv monitor` in another folder"
+        )
+    for suffix in ("", "-wal", "-shm"):
+        (path.parent / (path.name + suffix)).unlink(missing_ok=True)
+
+
+def _written_by_demo(path: Path) -> bool:
+    try:
+        db = Storage(path, readonly=True)
+    except StorageError:
+        return False
+    try:
+        if db.events(kind=DEMO_MARK):
+            return True
+        return all(r["port"] == DEMO_PORT for r in db.inverters())
+    except (StorageError, sqlite3.Error):
+        return False
+    finally:
+        db.close()
+
+
 def build_outputs(cfg: Config, *, live: bool | None, storage: Storage | None = None) -> list[Output]:
     outputs: list[Output] = [ConsoleOutput(sys.stdout, tz=cfg.timezone, live=live)]
     if cfg.mqtt_config is not None and storage is not None:
@@ -82,11 +122,11 @@ def run_monitor(
     cfg: Config, *, clock: Clock, live: bool | None = None, duration: float | None = None, no_upload: bool = False
 ) -> int:
     if cfg.demo:
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                (cfg.storage.path.parent / (cfg.storage.path.name + suffix)).unlink()
-            except FileNotFoundError:
-                pass
+        try:
+            reset_demo_database(cfg.storage.path)
+        except StartupError as exc:
+            print(f"pv monitor: {exc}", file=sys.stderr)
+            return 1
         start = clock.now().astimezone(cfg.timezone).strftime("%H:%M")
         print(
             f"pv monitor: no configuration found, running the built-in simulator (sim://cms, a simulated CMS 2000"
@@ -100,7 +140,9 @@ def run_monitor(
         log.info("pv monitor: configuration %s; ports %s; storage %s", cfg.source, ports, cfg.storage.path)
     try:
         storage = open_storage(cfg)
-    except StartupError as exc:
+        if cfg.demo:
+            storage.record_event(clock.now(), DEMO_MARK, detail="written by the demo; replaced on its next run")
+    except (StartupError, StorageError) as exc:
         print(f"pv monitor: {exc}", file=sys.stderr)
         return 1
     outputs = build_outputs(cfg, live=live, storage=storage)

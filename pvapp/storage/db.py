@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -140,15 +141,21 @@ class LastGood:
 class Storage:
     """The monitor's database.  Safe to share between threads."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", readonly: bool = False) -> None:
         self.path = str(path)
         sync = synchronous.upper()
         if sync not in SYNCHRONOUS_MODES:
             raise StorageError(f"storage.synchronous: {synchronous!r} is not one of {', '.join(SYNCHRONOUS_MODES)}")
         self.synchronous = sync
+        # Readers (``pv export``) open the file read-only: they need neither write access to it
+        # nor to its folder, and can never change it.
+        self.readonly = readonly
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        if readonly:
+            self._check_readable()
+            return
         if self.path != ":memory:":
             parent = Path(self.path).parent
             try:
@@ -157,11 +164,28 @@ class Storage:
                 raise StorageError(f"cannot create the directory for {self.path}: {exc.strerror}") from None
         self._migrate()
 
+    def _check_readable(self) -> None:
+        try:
+            version = self._conn().execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self._conn().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot read {self.path}: {exc}") from None
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.path} has schema version {version}, newer than this pv understands ({SCHEMA_VERSION}); "
+                "upgrade pv"
+            )
+        if version < SCHEMA_VERSION or "readings" not in tables:
+            what = "is not a pv database" if "readings" not in tables else f"has the older schema version {version}"
+            raise StorageError(f"{self.path} {what}; `pv monitor` creates and upgrades pv databases")
+
     # -- connections -------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            if self.readonly:
+                return self._readonly_conn()
             try:
                 conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             except sqlite3.Error as exc:
@@ -181,6 +205,21 @@ class Storage:
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
+        return conn
+
+    def _readonly_conn(self) -> sqlite3.Connection:
+        if not Path(self.path).is_file():
+            raise StorageError(f"cannot read {self.path}: no such file")
+        uri = "file:" + urllib.parse.quote(str(Path(self.path).resolve())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read {self.path}: {exc}") from None
+        conn.row_factory = sqlite3.Row
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
         return conn
 
     def close(self) -> None:

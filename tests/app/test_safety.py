@@ -1,0 +1,121 @@
+"""Issue 16: nothing `pv` does deletes or overwrites a file it did not create for that purpose.
+
+Each test states the file contents and row counts before and after, and the exit status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pvapp.reading import InverterInfo, Reading
+from pvapp.storage import Storage
+
+from .conftest import pv_env, run_pv
+
+
+def newcomer_env(home: Path, **extra: str) -> dict[str, str]:
+    """No configuration anywhere: HOME, XDG dirs in a temporary folder."""
+    return pv_env(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".data"),
+        **extra,
+    )
+
+
+def real_database(path: Path, rows: int) -> str:
+    """A user's database with ``rows`` readings from a real port; returns its sha256."""
+    db = Storage(path)
+    info = InverterInfo(serial="REAL000001", spec_id="cms", port="/dev/ttyUSB0", address=1)
+    t0 = datetime(2026, 1, 10, 2, 0, tzinfo=UTC)
+    for i in range(rows):
+        db.store_poll(Reading(inverter=info, time=t0 + timedelta(seconds=10 * i), values={"pac": 100.0}, raw_frame=b""))
+    db.close()
+    return digest(path)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def count_rows(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+
+
+# -- defect 1: the demo deletes a real database ---------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_demo_refuses_a_storage_path_and_leaves_the_file_alone(tmp_path: Path, how: str) -> None:
+    real = tmp_path / "real.sqlite"
+    before = real_database(real, 355)
+    if how == "flag":
+        proc = run_pv("monitor", "--storage", str(real), "--duration", "3", cwd=tmp_path, env=newcomer_env(tmp_path))
+        named = "--storage"
+    else:
+        env = newcomer_env(tmp_path, PV_STORAGE=str(real))
+        proc = run_pv("monitor", "--duration", "3", cwd=tmp_path, env=env)
+        named = "PV_STORAGE"
+    assert proc.returncode == 2, proc.stderr
+    assert named in proc.stderr and "--port" in proc.stderr and "demo" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert digest(real) == before and count_rows(real) == 355
+    assert not (tmp_path / "pv-demo.sqlite").exists()
+
+
+def test_storage_with_a_port_monitors_into_that_file_and_keeps_its_rows(tmp_path: Path) -> None:
+    """With --port the real monitor runs (never the demo) and appends to the user's file."""
+    real = tmp_path / "real.sqlite"
+    real_database(real, 20)
+    proc = run_pv(
+        "monitor",
+        "--port",
+        "sim://cms?awake=always",
+        "--storage",
+        str(real),
+        "--duration",
+        "4",
+        "--display",
+        "lines",
+        cwd=tmp_path,
+        env=newcomer_env(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert count_rows(real) > 20
+    assert "built-in simulator" not in proc.stderr
+
+
+@pytest.mark.parametrize("content", ["user-database", "text"])
+def test_demo_does_not_replace_a_file_it_did_not_write(tmp_path: Path, content: str) -> None:
+    demo = tmp_path / "pv-demo.sqlite"
+    if content == "text":
+        demo.write_text("my notes, not a database\n", encoding="utf-8")
+        before = digest(demo)
+    else:
+        before = real_database(demo, 7)
+    proc = run_pv("monitor", "--duration", "3", cwd=tmp_path, env=newcomer_env(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    assert "pv-demo.sqlite" in proc.stderr and "not written by the demo" in proc.stderr
+    assert digest(demo) == before
+    if content == "user-database":
+        assert count_rows(demo) == 7
+
+
+def test_demo_replaces_its_own_database_of_the_previous_run(tmp_path: Path) -> None:
+    env = newcomer_env(tmp_path)
+    first = run_pv("monitor", "--duration", "3", "--display", "lines", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    rows_first = count_rows(tmp_path / "pv-demo.sqlite")
+    assert rows_first > 0
+    second = run_pv("monitor", "--duration", "3", "--display", "lines", cwd=tmp_path, env=env)
+    assert second.returncode == 0, second.stderr
+    # recreated: the simulated day started over, so only the second run's "found" event is there
+    with sqlite3.connect(tmp_path / "pv-demo.sqlite") as conn:
+        found = conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'found'").fetchone()[0]
+    assert found == 1
