@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
                 pty = PtyServer(sim, link=args.link)
             except OSError as exc:
                 if args.link:
-                    raise OSError(exc.errno, exc.strerror, f"--link {args.link}") from None
+                    raise type(exc)(exc.errno, exc.strerror, f"--link {args.link}") from None
                 raise
             servers.append(pty)
             print(f"pty: {pty.path}", flush=True)
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             srv.stop()
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_RUNTIME
+        return EXIT_USAGE if isinstance(exc, FileExistsError) else EXIT_RUNTIME
 
     print(
         f"simulating {len(sim.inverters)} x {sim.model.title} ({sim.spec.id}), serials "

@@ -145,6 +145,35 @@ class _Loop:
         pass
 
 
+PTY_DIR = "/dev/pts/"
+
+
+def check_link(link: Path) -> None:
+    """Refuse a ``--link`` path that exists, unless it is a stale simulator link.
+
+    The link is replaced atomically and removed on exit, so an existing file there
+    would be lost.  Only a symlink to a pseudo-terminal that no longer exists (left
+    by a simulator that was killed) may be replaced; a link to a live pty belongs
+    to a running simulator.
+    """
+    if not link.is_symlink():
+        if link.exists():
+            raise FileExistsError(errno.EEXIST, "exists and is not a simulator link; pick another path", str(link))
+        return
+    target = os.readlink(link)
+    if not target.startswith(PTY_DIR):
+        raise FileExistsError(errno.EEXIST, f"is a link to {target}, not a simulator's; pick another path", str(link))
+    if os.path.exists(target):
+        raise FileExistsError(errno.EEXIST, f"is in use: it leads to {target}, a running simulator's", str(link))
+
+
+def _points_to(link: Path, target: str) -> bool:
+    try:
+        return bool(target) and os.readlink(link) == target
+    except OSError:
+        return False
+
+
 class PtyServer(_Loop):
     """The bus on a pseudo-terminal: ``serial.Serial(server.path)`` talks to it."""
 
@@ -153,6 +182,8 @@ class PtyServer(_Loop):
     ) -> None:
         super().__init__(sim, baud_pacing=baud_pacing)
         self.link = Path(link) if link else None
+        if self.link is not None:
+            check_link(self.link)
         self.master = -1
         self.slave = -1
         self.path = ""
@@ -186,7 +217,7 @@ class PtyServer(_Loop):
                 with contextlib.suppress(OSError):
                     os.close(fd)
             self.master = self.slave = -1
-        if self.link is not None and self.link.is_symlink():
+        if self.link is not None and _points_to(self.link, self.path):
             with contextlib.suppress(FileNotFoundError):
                 self.link.unlink()
 

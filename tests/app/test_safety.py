@@ -119,3 +119,60 @@ def test_demo_replaces_its_own_database_of_the_previous_run(tmp_path: Path) -> N
     with sqlite3.connect(tmp_path / "pv-demo.sqlite") as conn:
         found = conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'found'").fetchone()[0]
     assert found == 1
+
+
+# -- defect 2: `pv simulate --link f` deletes a user's file ----------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["file", "directory", "link-to-file"])
+def test_simulate_link_refuses_an_existing_path(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "f"
+    mine = tmp_path / "mine.txt"
+    mine.write_text("a user's file\n", encoding="utf-8")
+    if kind == "file":
+        target.write_text("a user's file\n", encoding="utf-8")
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        target.symlink_to(mine)
+    proc = run_pv("simulate", "--link", str(target), "--duration", "1", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--link" in proc.stderr and str(target) in proc.stderr
+    if kind == "file":
+        assert not target.is_symlink() and target.read_text(encoding="utf-8") == "a user's file\n"
+    elif kind == "directory":
+        assert target.is_dir() and not target.is_symlink()
+    else:
+        assert target.is_symlink() and target.resolve() == mine.resolve()
+    assert mine.read_text(encoding="utf-8") == "a user's file\n"
+
+
+def test_simulate_link_replaces_its_own_stale_link_and_removes_it_on_exit(tmp_path: Path) -> None:
+    link = tmp_path / "inverter"
+    link.symlink_to("/dev/pts/999999")  # left behind by a simulator that was killed
+    proc = run_pv("simulate", "--link", str(link), "--duration", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"link: {link}" in proc.stdout
+    assert not link.exists() and not link.is_symlink()
+
+
+def test_simulate_link_refuses_the_link_of_a_running_simulator(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    from .conftest import pv_cmd
+
+    link = tmp_path / "inverter"
+    first = subprocess.Popen(pv_cmd("simulate", "--link", str(link), "--duration", "30"), stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None
+        while not first.stdout.readline().startswith("link:"):
+            time.sleep(0.05)
+        pty = link.resolve()
+        proc = run_pv("simulate", "--link", str(link), "--duration", "1", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert "in use" in proc.stderr
+        assert link.resolve() == pty  # still the first simulator's
+    finally:
+        first.terminate()
+        first.communicate(timeout=20)
