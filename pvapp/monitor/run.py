@@ -19,6 +19,7 @@ from pvapp.reading import Output
 from pvapp.storage import Storage, StorageError
 
 from .display import ConsoleOutput
+from .lock import LockBusy, MonitorLocks
 from .service import Monitor
 
 log = logging.getLogger("pv.monitor")
@@ -119,6 +120,24 @@ def build_outputs(cfg: Config, *, live: bool | None, storage: Storage | None = N
 
 
 def run_monitor(
+    cfg: Config, *, clock: Clock, live: bool | None = None, duration: float | None = None, no_upload: bool = False
+) -> int:
+    locks = MonitorLocks(cfg.storage.path, [p.port for p in cfg.ports])
+    try:
+        locks.acquire()
+    except LockBusy as exc:
+        print(f"pv monitor: {exc}; one monitor per database and per port: stop it first", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"pv monitor: cannot create the lock file {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        return _run_monitor(cfg, clock=clock, live=live, duration=duration, no_upload=no_upload)
+    finally:
+        locks.release()
+
+
+def _run_monitor(
     cfg: Config, *, clock: Clock, live: bool | None = None, duration: float | None = None, no_upload: bool = False
 ) -> int:
     if cfg.demo:

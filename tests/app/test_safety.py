@@ -6,7 +6,10 @@ Each test states the file contents and row counts before and after, and the exit
 from __future__ import annotations
 
 import hashlib
+import signal
 import sqlite3
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -157,9 +160,6 @@ def test_simulate_link_replaces_its_own_stale_link_and_removes_it_on_exit(tmp_pa
 
 
 def test_simulate_link_refuses_the_link_of_a_running_simulator(tmp_path: Path) -> None:
-    import subprocess
-    import time
-
     from .conftest import pv_cmd
 
     link = tmp_path / "inverter"
@@ -176,3 +176,101 @@ def test_simulate_link_refuses_the_link_of_a_running_simulator(tmp_path: Path) -
     finally:
         first.terminate()
         first.communicate(timeout=20)
+
+
+# -- defect 5: two monitors on one database or one port ---------------------------------------------
+
+
+def _start_monitor(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    from .conftest import pv_cmd
+
+    return subprocess.Popen(
+        pv_cmd("monitor", "--display", "lines", *args),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_reading(proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "Pac" in line:
+            return
+        if proc.poll() is not None:
+            break
+    raise AssertionError("no reading from the first monitor: " + (proc.stderr.read() if proc.stderr else ""))
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    return out, err
+
+
+def test_two_demo_runs_in_one_folder_do_not_delete_each_others_database(tmp_path: Path) -> None:
+    env = newcomer_env(tmp_path)
+    first = _start_monitor([], tmp_path, env)
+    try:
+        _wait_for_reading(first)
+        rows_before = count_rows(tmp_path / "pv-demo.sqlite")
+        second = run_pv("monitor", "--duration", "3", cwd=tmp_path, env=env)
+        assert second.returncode == 1, second.stderr
+        assert f"pid {first.pid}" in second.stderr and "pv-demo.sqlite" in second.stderr
+        assert "in use" in second.stderr
+        assert first.poll() is None  # the first run carries on
+        assert count_rows(tmp_path / "pv-demo.sqlite") >= rows_before
+    finally:
+        _stop(first)
+    assert first.returncode == 0
+    with sqlite3.connect(tmp_path / "pv-demo.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'found'").fetchone()[0] == 1
+    assert not (tmp_path / "pv-demo.sqlite.lock").exists()  # removed on a clean exit
+
+
+def test_two_monitors_on_one_database_the_second_is_refused(tmp_path: Path) -> None:
+    env = newcomer_env(tmp_path)
+    db = tmp_path / "pv.sqlite"
+    first = _start_monitor(["--port", "sim://cms?awake=always", "--storage", str(db)], tmp_path, env)
+    try:
+        _wait_for_reading(first)
+        second = run_pv(
+            "monitor", "--port", "sim://cms?awake=always", "--storage", str(db), "--duration", "3", env=env
+        )
+        assert second.returncode == 1
+        assert f"pid {first.pid}" in second.stderr and str(db) in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    finally:
+        _stop(first)
+
+
+def test_two_monitors_on_one_port_the_second_is_refused_even_through_a_link(tmp_path: Path) -> None:
+    from .conftest import pv_cmd
+
+    env = newcomer_env(tmp_path, PV_LOCK_DIR=str(tmp_path / "locks"))
+    (tmp_path / "locks").mkdir()
+    link = tmp_path / "ttyINV"
+    sim = subprocess.Popen(
+        pv_cmd("simulate", "--link", str(link), "--awake", "always"), stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert sim.stdout is not None
+        pty = sim.stdout.readline().split(": ", 1)[1].strip()
+        first = _start_monitor(["--port", pty, "--storage", str(tmp_path / "a.sqlite")], tmp_path, env)
+        try:
+            _wait_for_reading(first)
+            second = run_pv(
+                "monitor", "--port", str(link), "--storage", str(tmp_path / "b.sqlite"), "--duration", "3", env=env
+            )
+            assert second.returncode == 1
+            assert f"port {link}" in second.stderr and f"pid {first.pid}" in second.stderr
+            assert not (tmp_path / "b.sqlite").exists()  # refused before touching anything
+        finally:
+            _stop(first)
+    finally:
+        sim.terminate()
+        sim.communicate(timeout=20)
