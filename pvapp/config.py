@@ -109,6 +109,7 @@ class PVOutputConfig:
 class StorageConfig:
     path: Path
     synchronous: str = "FULL"
+    retry_for: float = 900.0  # real seconds of failing writes before the monitor gives up
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,7 @@ def demo_config(env: Mapping[str, str]) -> Config:
 
 
 _TOP_KEYS = ("timezone", "poll_interval", "asleep_after", "clock", "storage", "pvoutput", "ports", "mqtt", "web")
-_STORAGE_KEYS = ("path", "synchronous")
+_STORAGE_KEYS = ("path", "synchronous", "retry_for")
 _PVOUTPUT_KEYS = (
     "api_key",
     "host",
@@ -286,7 +287,8 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
     sync = storage_t.get("synchronous", "FULL")
     if not isinstance(sync, str) or sync.upper() not in ("NORMAL", "FULL", "EXTRA"):
         raise ConfigError("storage.synchronous", f"expected NORMAL, FULL or EXTRA, got {sync!r}")
-    storage = StorageConfig(path=Path(spath).expanduser(), synchronous=sync.upper())
+    retry_for = _number(storage_t.get("retry_for", 900.0), "storage.retry_for", lo=1, hi=86400)
+    storage = StorageConfig(path=Path(spath).expanduser(), synchronous=sync.upper(), retry_for=retry_for)
 
     pvo_t = data.get("pvoutput")
     pvoutput: PVOutputConfig | None = None
@@ -763,6 +765,9 @@ asleep_after = 300
 # path = "/var/lib/pv/pv.sqlite"
 # FULL: every poll survives a power cut (default).  NORMAL: survives a crash of pv.
 synchronous = "FULL"
+# Seconds the monitor keeps retrying when the database cannot be written (disk
+# full, read-only), holding readings in memory, before it exits with status 1.
+retry_for = 900
 
 # One [[ports]] table per serial line.  `port` is a device path (prefer the stable
 # /dev/serial/by-id/... name, see `pv ports`), or a URL: socket://host:port for an

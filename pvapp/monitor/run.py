@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 import threading
-import sqlite3
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -61,10 +61,17 @@ def make_open_port(clock: Clock) -> Any:
 
 
 def open_storage(cfg: Config) -> Storage:
+    """Open the database and make sure it can be written: a monitor that cannot store is not started."""
     try:
-        return Storage(cfg.storage.path, synchronous=cfg.storage.synchronous)
+        storage = Storage(cfg.storage.path, synchronous=cfg.storage.synchronous)
     except StorageError as exc:
         raise StartupError(str(exc)) from None
+    try:
+        storage.check_writable()
+    except StorageError as exc:
+        storage.close()
+        raise StartupError(str(exc)) from None
+    return storage
 
 
 def reset_demo_database(path: Path) -> None:
@@ -206,7 +213,7 @@ def _run_monitor(
         storage.close()
         logging.getLogger().handlers[:] = saved_handlers
     log.info("stopped: %d readings stored this run", monitor.readings_stored)
-    return 0
+    return monitor.exit_code
 
 
 def start_web(cfg: Config, clock: Clock) -> Any:

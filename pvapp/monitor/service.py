@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -29,6 +28,7 @@ from pvapp.storage import SlotUpdate, Storage
 from .bounded import SeenOnce
 from .guards import Guard
 from .history import HistoryFiller
+from .keeper import StoreKeeper
 from .listener import ListenPoller
 from .outputs import OutputRunner
 from .poller import BACKOFF_MAX, InverterSlot, PortPoller
@@ -62,7 +62,8 @@ class Monitor:
         self.readings_stored = 0
         self._refusing: dict[str, set[str]] = {}
         self._faults: dict[str, tuple[str, ...]] = {}  # slot key -> faults of its last reading
-        self.store_failures = 0
+        self.keeper = StoreKeeper(storage, clock=clock, retry_for=cfg.storage.retry_for)
+        self.exit_code = 0  # 1 when storage failed for good or readings could not be kept
         # serial -> PVOutput system, and system -> its serials (filled as inverters are identified)
         self._system_of_key: dict[str, int] = {}
         self._serials_of: dict[int, set[str]] = {}
@@ -200,6 +201,18 @@ class Monitor:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
+                self._publish(self.keeper.retry())
+                if self.keeper.gave_up:
+                    log.error(
+                        "giving up: the database could not be written for %.0f s (%s); %d reading(s) held in "
+                        "memory are lost; exiting with status 1 (systemd restarts the service)",
+                        self.keeper.failing_for(),
+                        self.keeper.error,
+                        len(self.keeper.backlog),
+                    )
+                    self.notifier.status(self.keeper.status())
+                    self.exit_code = 1
+                    break
                 if self.healthy():
                     self.notifier.watchdog()
                 self.notifier.status(self.summary())
@@ -216,6 +229,12 @@ class Monitor:
         for p in self.pollers:
             if p.is_alive():
                 p.join(timeout=10)
+        if self.keeper.backlog and not self.keeper.gave_up:
+            stored, held = self.keeper.final()
+            self._publish(stored)
+            if held:
+                log.error("stopping with %d reading(s) that could not be stored: they are lost", held)
+                self.exit_code = 1
         if self.uploader is not None:
             self.uploader.join(timeout=10)
         for r in self.runners:
@@ -229,6 +248,8 @@ class Monitor:
         minute longer than that is stuck, and systemd restarting us is the cure.
         """
         if not all(p.is_alive() for p in self.pollers):
+            return False
+        if self.keeper.gave_up:
             return False
         if self.uploader is not None and not self.uploader.is_alive():
             return False
@@ -247,7 +268,9 @@ class Monitor:
 
     def summary(self) -> str:
         states = [s.state or "starting" for p in self.pollers for s in p.slots]
-        return f"{self.readings_stored} readings stored; inverters: {', '.join(states) or 'none'}"
+        text = f"{self.readings_stored} readings stored; inverters: {', '.join(states) or 'none'}"
+        trouble = self.keeper.status()
+        return f"{trouble}; {text}" if trouble else text
 
     def _systems_with(self, serial: str) -> list[tuple[int, tuple[str, ...]]]:
         """The PVOutput systems an inverter feeds, each with all the serials it aggregates."""
@@ -309,17 +332,19 @@ class Monitor:
         self._log_rejections(slot, rejected)
         self._note_faults(slot, reading.faults, now)
         slots = self._slots_for(slot, now)
-        try:
-            row_id = self.storage.store_poll(reading, slots)
-        except Exception as exc:
-            # the database is the truth: a reading that cannot be stored is not passed on either
-            self.store_failures += 1
-            log.error("cannot store reading of %s: %s", slot.label, exc)
-            return
-        self.readings_stored += 1
-        stored = replace(reading, id=row_id)
-        for r in self.runners:
-            r.publish(stored)
+        # the database is the truth: a reading is passed on only once stored (held and retried until then)
+        self._publish(self.keeper.store(reading, slots))
+
+    @property
+    def store_failures(self) -> int:
+        """Readings of this run not in the database: held in memory while storage fails, or dropped."""
+        return self.keeper.lost_total + len(self.keeper.backlog)
+
+    def _publish(self, stored: list[Reading]) -> None:
+        for reading in stored:
+            self.readings_stored += 1
+            for r in self.runners:
+                r.publish(reading)
 
     def _log_rejections(self, slot: InverterSlot, rejected: dict[str, str]) -> None:
         """Log a refused value once per episode (a field refused poll after poll logs once).
@@ -390,10 +415,7 @@ class Monitor:
         else:
             log.info("inverter %s %s (%s)", slot.label, state, why)
             kind, text = state, why
-        try:
-            self.storage.record_event(self.clock.now(), kind, serial=slot.serial, port=self._port_of(slot), detail=text)
-        except Exception as exc:
-            log.error("cannot store event: %s", exc)
+        self.keeper.record_event(self.clock.now(), kind, serial=slot.serial, port=self._port_of(slot), detail=text)
         if slot.info is not None:
             for r in self.runners:
                 r.inverter_state(slot.info, state)
@@ -402,10 +424,7 @@ class Monitor:
         return slot.info.port if slot.info else slot.key
 
     def _on_port_event(self, kind: str, detail: str, port: str, serial: str | None = None) -> None:
-        try:
-            self.storage.record_event(self.clock.now(), kind, serial=serial, port=port, detail=detail)
-        except Exception as exc:
-            log.error("cannot store event: %s", exc)
+        self.keeper.record_event(self.clock.now(), kind, serial=serial, port=port, detail=detail)
 
 
 def _rated_power(spec: Any, model_text: str) -> float | None:

@@ -263,6 +263,24 @@ class Storage:
                     conn.execute("ROLLBACK")
                 raise
 
+    def check_writable(self) -> None:
+        """Raise StorageError unless a write transaction can start (file or folder read-only...).
+
+        The probe row is rolled back: nothing changes.  A full disk is not found this
+        way (a rolled-back write never reaches it); the monitor handles that at run time.
+        """
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("INSERT INTO events(time, kind, detail) VALUES ('', 'probe', '')")
+            finally:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot write {self.path}: {exc} (is the file or its folder read-only, or owned by another user?)"
+            ) from None
+
     @property
     def schema_version(self) -> int:
         return int(self._conn().execute("PRAGMA user_version").fetchone()[0])

@@ -163,7 +163,9 @@ def test_simulate_link_refuses_the_link_of_a_running_simulator(tmp_path: Path) -
     from .conftest import pv_cmd
 
     link = tmp_path / "inverter"
-    first = subprocess.Popen(pv_cmd("simulate", "--link", str(link), "--duration", "30"), stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        pv_cmd("simulate", "--link", str(link), "--duration", "30"), stdout=subprocess.PIPE, text=True
+    )
     try:
         assert first.stdout is not None
         while not first.stdout.readline().startswith("link:"):
@@ -238,9 +240,7 @@ def test_two_monitors_on_one_database_the_second_is_refused(tmp_path: Path) -> N
     first = _start_monitor(["--port", "sim://cms?awake=always", "--storage", str(db)], tmp_path, env)
     try:
         _wait_for_reading(first)
-        second = run_pv(
-            "monitor", "--port", "sim://cms?awake=always", "--storage", str(db), "--duration", "3", env=env
-        )
+        second = run_pv("monitor", "--port", "sim://cms?awake=always", "--storage", str(db), "--duration", "3", env=env)
         assert second.returncode == 1
         assert f"pid {first.pid}" in second.stderr and str(db) in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1, second.stderr
