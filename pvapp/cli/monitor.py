@@ -65,6 +65,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
     cfg = load_config(args, storage=args.storage, clock=args.clock)
     if cfg.pvoutput is None or not cfg.pvoutput_systems:
         raise UsageError("config error: pvoutput: no [pvoutput] table or no inverter with pvoutput_system")
+    if args.system is not None and args.system not in cfg.pvoutput_systems:
+        known = ", ".join(str(s) for s in sorted(cfg.pvoutput_systems))
+        raise UsageError(f"--system: {args.system} is not a configured PVOutput system (configured: {known})")
     if not cfg.pvoutput.api_key:
         raise UsageError("config error: PV_PVOUTPUT_API_KEY: the PVOutput API key is not set in the environment")
     results = upload_now(cfg, clock=make_clock(cfg), system=args.system)

@@ -141,6 +141,7 @@ class PVOutputUploader(threading.Thread):
         wait_until = self._resume_at.get(system_id)
         if wait_until is not None and now < wait_until:
             result.stopped = f"waiting for the rate limit reset at {wait_until.isoformat()}"
+            result.pending = self._due(system_id, now)
             return result
         try:
             client = self._client(system_id)
@@ -169,14 +170,17 @@ class PVOutputUploader(threading.Thread):
         except RateLimited as exc:
             self._resume_at[system_id] = exc.reset_at or now + timedelta(hours=1)
             result.stopped = str(exc)
+            result.pending = self._due(system_id, now)
             return result
         except (AuthError, DonationRequired, ValueError) as exc:
             self._complain(system_id, str(exc))
             result.stopped = str(exc)
+            result.pending = self._due(system_id, now)
             return result
         except PVOutputError as exc:
             self._complain(system_id, str(exc))
             result.stopped = str(exc)
+            result.pending = self._due(system_id, now)
             return result
 
         queued = self.storage.claim_statuses(system_id, started_by=now - timedelta(minutes=interval))
@@ -236,6 +240,11 @@ class PVOutputUploader(threading.Thread):
         return result
 
     # -- helpers -------------------------------------------------------------------
+
+    def _due(self, system_id: int, now: datetime) -> int:
+        """Closed slots still waiting: what a round stopped early should have sent (``pending``)."""
+        interval = self._intervals.get(system_id) or self.cfg.status_interval or 5
+        return len(self.storage.pending_statuses(system_id, started_by=now - timedelta(minutes=interval), limit=10**9))
 
     def _client(self, system_id: int) -> Any:
         if system_id not in self._clients:
