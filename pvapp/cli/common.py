@@ -144,7 +144,10 @@ def connect(
                 serial = client.read_version().serial
         except NoReply as exc:
             reasons.append(f"{spec_id}: {exc}")
+            night = sim_asleep(conn)
             conn.close()
+            if night:
+                raise RuntimeFailure(f"{port}: no inverter answered: {night}") from None
             continue
         except InverterError as exc:
             conn.close()
@@ -210,6 +213,16 @@ def _advertise_value(advertise: Sequence[str] | None) -> Any:
 def connect_args(args: argparse.Namespace) -> dict[str, Any]:
     """The listen:// options of a one-shot command, as ``connect`` takes them."""
     return {"advertise": getattr(args, "advertise", None), "wait": getattr(args, "wait", None) or 60.0}
+
+
+def sim_asleep(conn: Any) -> str:
+    """For a ``sim://`` port whose inverters all sleep: says so (else empty)."""
+    sim = getattr(conn, "simulator", None)
+    if sim is None:
+        return ""
+    from pvapp.sim.simulator import asleep_note
+
+    return asleep_note(sim)
 
 
 def refine_spec(spec_id: str, client: Any) -> str:

@@ -26,6 +26,7 @@ from .common import (
     module,
     open_port,
     port_args,
+    sim_asleep,
     sim_spec,
     table,
 )
@@ -68,6 +69,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     """Register every unregistered inverter on the line with distinct addresses."""
     spec_id = check_spec(args.spec) or sim_spec(args.port) or ("samil_tcp" if args.port.startswith(LISTEN) else "cms")
     mod = module(spec_id)
+    night = ""
     if not mod.SPEC.registration:
         sess = connect(args.port, spec_id, timeout=args.timeout, **connect_args(args))
         found: list[dict[str, Any]] = [{"serial": sess.serial, "address": None}]
@@ -83,6 +85,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
             while address <= 254:
                 sn = bus.discover()
                 if sn is None:
+                    night = sim_asleep(conn) if not found else ""
                     break
                 if bus.register(sn, address):
                     found.append({"serial": sn, "address": address})
@@ -94,6 +97,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
             conn.close()
 
     def text() -> str:
+        if not found and night:
+            return f"{args.port}: no inverter answered discover: {night}"
         if not found:
             return f"{args.port}: no inverter answered discover (asleep at night? wrong --spec? cable?)"
         rows = [["SERIAL", "ADDRESS"]] + [[str(f["serial"]), str(f["address"] or "not registered")] for f in found]

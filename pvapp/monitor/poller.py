@@ -76,6 +76,7 @@ class InverterSlot:
     registered: bool = False
     misses: int = 0  # consecutive polls without a reply
     garbled: bool = False  # the last reply was malformed (logged once until a good one)
+    reported_silent: bool = False  # "no reply since" logged (never answered in this run)
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -352,10 +353,35 @@ class PortPoller(threading.Thread):
         now = self.clock.now()
         if slot.silent_since is None:
             slot.silent_since = slot.last_reply or now
+        if slot.info is None and slot.last_reply is None:
+            # Never heard from in this run: nothing says it is asleep rather than miswired,
+            # so say what is known, at once (not after asleep_after), and only once.
+            if not slot.reported_silent:
+                self._report_silent(slot)
+            return
         silent = (now - slot.silent_since).total_seconds()
         if silent >= self.asleep_after and not self.port_lost:
             slot.state = "asleep"
             self.on_state(slot, "asleep", f"no reply for {silent:.0f} s")
+
+    def _report_silent(self, slot: InverterSlot) -> None:
+        since = slot.silent_since.astimezone().strftime("%H:%M:%S") if slot.silent_since else "start"
+        night = ""
+        sim = getattr(self.port, "simulator", None)
+        if sim is not None:
+            from pvapp.sim.simulator import asleep_note
+
+            night = asleep_note(sim)
+        hint = night or "an inverter is silent at night; otherwise check the cable, the port and --spec"
+        if all(s.info is None and s.last_reply is None for s in self.slots):
+            for s in self.slots:
+                s.reported_silent = True
+            detail = f"no reply on {self.cfg.port} since {since}: nothing has answered yet ({hint})"
+        else:
+            slot.reported_silent = True
+            detail = f"no reply from inverter {slot.label} on {self.cfg.port} since {since} ({hint})"
+        log.warning("%s", detail)
+        self.on_port_event("silent", detail, self.cfg.port)
 
 
 def _default_open(url: str, spec: Any, timeout: float | None) -> Any:

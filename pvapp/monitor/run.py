@@ -32,7 +32,7 @@ class StartupError(Exception):
 
 
 def sim_url_for_clock(url: str, clock: Clock) -> str:
-    """Give a ``sim://`` URL the monitor's sped-up clock, unless it sets its own.
+    """Give a ``sim://`` URL the monitor's clock (sped up, or real), unless it sets its own.
 
     The simulator and the monitor must agree on the simulated time, or the
     readings would be stamped with a different day than the one simulated.
@@ -40,14 +40,19 @@ def sim_url_for_clock(url: str, clock: Clock) -> str:
     after ``start`` is read from the clock (a delay here shifts the two clocks
     by delay x speed).
     """
-    if not url.startswith("sim://") or not isinstance(clock, ScaledClock):
+    if not url.startswith("sim://"):
         return url
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
     if "speed" in query or "start" in query:
         return url
-    query["speed"] = [f"{clock.speed:g}"]
-    query["start"] = [clock.now().isoformat()]
+    if isinstance(clock, ScaledClock):
+        query["speed"] = [f"{clock.speed:g}"]
+        query["start"] = [clock.now().isoformat()]
+    else:
+        # The monitor runs on the real clock: so does the simulator, nights included (a one-shot
+        # command's simulator starts at noon when it is night, which a monitor must not do).
+        query["start"] = ["now"]
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query, doseq=True)))
 
 

@@ -267,7 +267,7 @@ class Monitor:
         return True
 
     def summary(self) -> str:
-        states = [s.state or "starting" for p in self.pollers for s in p.slots]
+        states = [s.state or ("no reply" if s.reported_silent else "starting") for p in self.pollers for s in p.slots]
         text = f"{self.readings_stored} readings stored; inverters: {', '.join(states) or 'none'}"
         trouble = self.keeper.status()
         return f"{trouble}; {text}" if trouble else text

@@ -20,7 +20,7 @@ from pvgen.runtime.text import shown
 
 from .options import OPTIONS, OptionError, SimOptions
 from .servers import PtyServer, TcpConnector, TcpServer, _Loop
-from .simulator import Simulator
+from .simulator import Simulator, asleep_note
 
 EXIT_USAGE = 2
 EXIT_RUNTIME = 1
@@ -174,10 +174,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, FileExistsError) else EXIT_RUNTIME
 
+    note = ""
+    if sim.moved_to_day:
+        note = " (it is night here, so the simulated day starts at noon; --start now follows the real clock)"
+    elif asleep := asleep_note(sim):
+        note = f" ({asleep})"
     print(
         f"simulating {len(sim.inverters)} x {sim.model.title} ({sim.spec.id}), serials "
         f"{', '.join(shown(inv.serial) for inv in sim.inverters)}, speed {opts.speed:g}x, "
-        f"sim time {sim.clock.now().isoformat(timespec='seconds')}",
+        f"sim time {sim.clock.now().isoformat(timespec='seconds')}{note}",
         flush=True,
     )
     stop = threading.Event()

@@ -86,11 +86,16 @@ def parse_tz(text: str) -> tzinfo:
     return timezone(-delta if m.group(1) == "-" else delta)
 
 
-def _start(text: str) -> datetime:
+START_NOW = "now"
+
+
+def _start(text: str) -> datetime | str:
+    if text.strip().lower() == START_NOW:
+        return START_NOW
     try:
         return datetime.fromisoformat(text.strip().replace(" ", "T"))
     except ValueError:
-        raise ValueError(f"expected an ISO time like 2026-12-21T05:30, got {text!r}") from None
+        raise ValueError(f"expected an ISO time like 2026-12-21T05:30, or 'now', got {text!r}") from None
 
 
 def _latency(text: str) -> tuple[float, float]:
@@ -161,7 +166,13 @@ OPTIONS: tuple[Option, ...] = (
         "SECONDS",
         "count at most this much real time between two requests (stalls slow simulated time; default off)",
     ),
-    Option("start", _start, "ISO-TIME", "simulated start time (default: now); without offset it is in --tz"),
+    Option(
+        "start",
+        _start,
+        "ISO-TIME|now",
+        "simulated start time; without offset it is in --tz (default: now if the simulated sun is up, else 12:00 "
+        "today, so that it answers at any hour; 'now': follow the real clock, nights included)",
+    ),
     Option("tz", parse_tz, "TZ", "time zone of the simulated site: local, UTC or +HH:MM (default local)"),
     Option("seed", _int_range(0, 2**63 - 1), "N", "seed for clouds, grid noise and random faults (default 0)"),
     Option("latitude", _float_range(-66.0, 66.0), "DEG", "site latitude, sets day length (default -33.87)"),
@@ -197,7 +208,7 @@ class SimOptions:
     serials: tuple[str, ...] = ()
     speed: float = 1.0
     max_leap: float | None = None
-    start: datetime | None = None
+    start: datetime | str | None = None  # None: daytime (now or 12:00); "now": the real clock
     tz: tzinfo | None = None
     seed: int = 0
     latitude: float = -33.87

@@ -78,6 +78,35 @@ def command_kind(cmd: CommandDef, spec: ProtocolSpec | None = None) -> str | Non
     return None
 
 
+DAY_ELEVATION = 10.0  # degrees: the sun high enough for visible production
+
+
+def daytime_start(opts: SimOptions) -> datetime | None:
+    """Where a simulator without ``start`` begins: now if it is day there, else noon today.
+
+    One-shot commands (``pv status sim://cms``, the pv 0.2 example) and a quick
+    ``pv simulate`` must find the inverter awake at any hour, as the demo does;
+    ``start=now`` keeps the real clock's nights.  None means "now".
+    """
+    if opts.awake == "always":
+        return None
+    now = datetime.now(opts.tz or datetime.now().astimezone().tzinfo)
+    if Sky(latitude=opts.latitude).sun_elevation(now) > DAY_ELEVATION:
+        return None
+    return now.replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def asleep_note(sim: Simulator) -> str:
+    """Why a simulated line is silent, when it is because every inverter sleeps (else empty)."""
+    now = sim.advance()
+    if any(inv.awake for inv in sim.inverters):
+        return ""
+    return (
+        f"the simulated inverter is asleep: it is night ({now:%H:%M}) on the simulator's clock; "
+        "without a start time (or with awake=always) it answers at any hour"
+    )
+
+
 class SpecNotFound(OptionError):
     """No generated module for the requested spec id."""
 
@@ -186,7 +215,11 @@ class Simulator:
             raise OptionError(f"model: {exc.args[0]}") from None
         if self.spec.frame.address_width == 0 and opts.inverters > 1:
             raise OptionError(f"inverters: spec {self.spec.id!r} has no addresses, so one inverter per connection")
-        self.clock: Clock = clock or ScaledClock(opts.start, opts.speed, tz=opts.tz, max_leap=opts.max_leap)
+        start = opts.start if isinstance(opts.start, datetime) else None
+        if opts.start is None and clock is None:
+            start = daytime_start(opts)
+        self.clock: Clock = clock or ScaledClock(start, opts.speed, tz=opts.tz, max_leap=opts.max_leap)
+        self.moved_to_day = start is not None and opts.start is None
         self.sky = Sky(latitude=opts.latitude, clouds=opts.clouds, seed=opts.seed)
         self.faults = FaultPlan(opts.seed)
         try:
