@@ -220,4 +220,3 @@ def test_a_monitor_that_cannot_store_gives_up_stops_the_watchdog_and_exits_1(tmp
     assert not any(m == "WATCHDOG=1" for t, m in mon.notes if t > gave_up_at)
     assert any("STORAGE FAILING" in m for t, m in mon.notes if t > failed_at)
     assert any(m.startswith("STOPPING=1") for _, m in mon.notes)
-

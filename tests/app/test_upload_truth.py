@@ -60,7 +60,9 @@ def _pending(db: Path) -> int:
 
 
 @pytest.mark.parametrize("trouble", ["wrong key", "unreachable"])
-def test_upload_exits_1_and_says_why_while_statuses_stay_pending(tmp_path: Path, pvoutput_factory, trouble: str) -> None:
+def test_upload_exits_1_and_says_why_while_statuses_stay_pending(
+    tmp_path: Path, pvoutput_factory, trouble: str
+) -> None:
     shared = make_clock(NOW, 1.0)
     service = pvoutput_factory(shared, 401)
     _queue(tmp_path / "pv.sqlite", 401, 3)
