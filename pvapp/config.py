@@ -190,6 +190,11 @@ def load(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            byte = exc.object[exc.start]
+            raise ConfigError(
+                str(path), f"not UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); save it as UTF-8"
+            ) from None
         except OSError as exc:
             raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
         _warn_readable_secrets(path, data)
@@ -418,6 +423,13 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
             )
         )
 
+    if pvoutput is not None and not any(inv.pvoutput_system for p in ports for inv in p.inverters):
+        # otherwise the monitor would queue statuses for no system and never upload, silently
+        raise ConfigError(
+            "pvoutput.system_id",
+            "missing: no inverter has pvoutput_system and [pvoutput] has no system_id, so nothing would be "
+            "uploaded (add system_id = <your PVOutput system id>, or remove the [pvoutput] table)",
+        )
     mqtt = data.get("mqtt")
     mqtt_config = None
     if mqtt is not None:

@@ -82,8 +82,11 @@ def cmd_config_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         raise UsageError(f"PATH: {path} exists (use --force to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(EXAMPLE, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(EXAMPLE, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"PATH: cannot write {path}: {exc.strerror or exc}") from None
     print(f"wrote {path}: edit the [[ports]] table, then run `pv config check --config {path}`")
     return EXIT_OK
 
@@ -181,7 +184,7 @@ def register(sub: Any) -> None:
     c = csub.add_parser("check", help="load and validate the configuration, print a summary")
     add_json(c)
     c.set_defaults(func=cmd_config_check)
-    p.set_defaults(func=lambda a: need_sub(p))
+    p.set_defaults(func=lambda a, p=p: need_sub(p))
 
     p = sub.add_parser("service", help="install a systemd unit for `pv monitor` (Raspberry Pi)")
     ssub = p.add_subparsers(dest="service_command", metavar="ACTION", parser_class=Parser)
@@ -201,4 +204,4 @@ def register(sub: Any) -> None:
     s.add_argument("--pv-path", metavar="PATH", help="the pv executable (default: this one)")
     s.add_argument("--dry-run", action="store_true", help="print the unit instead of writing it")
     s.set_defaults(func=cmd_service_install)
-    p.set_defaults(func=lambda a: need_sub(p))
+    p.set_defaults(func=lambda a, p=p: need_sub(p))
