@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pvgen.runtime.text import SafeFormatter, safe
 
@@ -37,7 +38,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     for mod in (device, monitor, export, history, tools, decode, setup, web):
         mod.register(sub)
+    _global_options_after(sub)
     return parser
+
+
+def _global_options_after(sub: Any) -> None:
+    """Accept the global options after the command too (``pv monitor -vv``, ``pv status PORT --debug-frames``).
+
+    They get their own destinations (added to or overriding the ones given before
+    the command in ``main``), because a subcommand's defaults would otherwise
+    overwrite what was given before it.  Commands that define an option of the
+    same name themselves (``pv simulate -v``) keep theirs.
+    """
+    for name, parser in sub.choices.items():
+        if name == "pvoutput-service":
+            continue  # hands its whole command line to the service's own parser
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            for action in nested:
+                _global_options_after(action)
+            continue
+        known = parser._option_string_actions
+        group = parser.add_argument_group("global options (also accepted before the command)")
+        if "--config" not in known:
+            group.add_argument("--config", dest="config_after", metavar="PATH", help=argparse.SUPPRESS)
+        if "-v" not in known and "--verbose" not in known:
+            group.add_argument(
+                "-v", "--verbose", dest="verbose_after", action="count", default=0, help="more log output"
+            )
+        if "--debug-frames" not in known:
+            group.add_argument("--debug-frames", dest="debug_frames_after", action="store_true", help="log every frame")
 
 
 def _setup_logging(verbose: int) -> None:
@@ -59,8 +89,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    verbose = args.verbose + (1 if args.command == "monitor" else 0)
+    if getattr(args, "config_after", None):
+        args.config = args.config_after
+    args.debug_frames = args.debug_frames or getattr(args, "debug_frames_after", False)
+    verbose = args.verbose + getattr(args, "verbose_after", 0) + (1 if args.command == "monitor" else 0)
     _setup_logging(verbose)
+    if not args.debug_frames:
+        # frames are logged only with --debug-frames (formatted as hex by its own handler);
+        # at -vv they would otherwise come out as empty "DEBUG pv.frames:" lines
+        logging.getLogger("pv.frames").setLevel(logging.INFO)
     if args.debug_frames:
         import pv
 

@@ -141,12 +141,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     }
 
     def text() -> str:
+        from pvapp.monitor.display import format_value
+
+        # the monitor's formatting: each value with its resolution's decimals (50.00 Hz, not 50 Hz)
+        decimals = {f.id: f.decimals for f in spec.fields}
         out = [["FIELD", "VALUE", ""]]
         for r in rows:
-            shown = (
-                "-" if r["value"] is None else f"{r['value']:g}" if isinstance(r["value"], float) else str(r["value"])
-            )
-            out.append([r["label"], f"{shown} {r['unit']}".strip(), r.get("text", "")])
+            shown = format_value(r["value"], r["unit"], decimals.get(r["id"]))
+            out.append([r["label"], shown, r.get("text", "")])
         head = f"{safe(sess.serial)} ({sess.spec_id}) on {safe(args.port)}: mode {safe(st.mode_label)}"
         faults = "faults: " + ("; ".join(st.faults) if st.faults else "none")
         return "\n".join([head, faults, table(out)])
@@ -156,10 +158,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_params(args: argparse.Namespace) -> int:
+    from pvgen.runtime.errors import UnsupportedCommand
+
     sess = connect(args.port, check_spec(args.spec), timeout=args.timeout, **connect_args(args))
     try:
         version = sess.client.read_version()
         params = sess.client.read_parameters()
+    except UnsupportedCommand:
+        raise UsageError(
+            f"PORT: {sess.spec_id} inverters have no command to read parameters ({sess.module.SPEC.title})"
+        ) from None
     finally:
         sess.close()
     spec = sess.module.SPEC
@@ -268,6 +276,16 @@ def _settable(spec: Any, name: str, text: str) -> tuple[Any, float]:
     return p, value
 
 
+def bus_address(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 254:
+        raise argparse.ArgumentTypeError(f"{value} is not a bus address (1 to 254)")
+    return value
+
+
 def register(sub: Any) -> None:
     """Add this module's subcommands to the ``pv`` parser."""
     p = sub.add_parser("ports", help="list serial ports with their stable /dev/serial/by-id names")
@@ -276,7 +294,9 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("discover", help="find every inverter on a line and register each at its own address")
     port_args(p)
-    p.add_argument("--first-address", type=int, default=1, metavar="N", help="address of the first inverter (1)")
+    p.add_argument(
+        "--first-address", type=bus_address, default=1, metavar="N", help="address of the first inverter (1-254; 1)"
+    )
     add_json(p)
     p.set_defaults(func=cmd_discover)
 
