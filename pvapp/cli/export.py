@@ -79,7 +79,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not Path(cfg.storage.path).exists():
         raise RuntimeFailure(f"no database at {cfg.storage.path} (has `pv monitor` run yet?)")
     try:
-        db = Storage(cfg.storage.path, synchronous="NORMAL")
+        db = Storage(cfg.storage.path, readonly=True)  # no write access needed, to the file or its folder
     except StorageError as exc:
         raise RuntimeFailure(str(exc)) from None
     if args.history:

@@ -210,12 +210,27 @@ class Storage:
     def _readonly_conn(self) -> sqlite3.Connection:
         if not Path(self.path).is_file():
             raise StorageError(f"cannot read {self.path}: no such file")
-        uri = "file:" + urllib.parse.quote(str(Path(self.path).resolve())) + "?mode=ro"
+        path = Path(self.path).resolve()
+        base = "file:" + urllib.parse.quote(str(path))
         try:
-            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn = sqlite3.connect(
+                base + "?mode=ro", uri=True, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.OperationalError as exc:
+            # A WAL database in a folder we cannot write: SQLite cannot create the -shm index.
+            # With no write-ahead log pending, the file alone holds everything: read it as is.
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StorageError(f"cannot read {self.path}: {exc}") from None
+            try:
+                conn = sqlite3.connect(base + "?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA user_version").fetchone()
+            except sqlite3.Error as exc2:
+                raise StorageError(f"cannot read {self.path}: {exc2}") from None
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read {self.path}: {exc}") from None
+        conn.execute("PRAGMA busy_timeout=30000")
         conn.row_factory = sqlite3.Row
         self._local.conn = conn
         with self._lock:
