@@ -162,7 +162,10 @@ def _run_monitor(
         print(
             f"pv monitor: no configuration found, running the built-in simulator (sim://cms, a simulated CMS 2000"
             f" at {clock.speed:g}x speed from {start}); readings go to {cfg.storage.path}"
-            " (recreated on each demo run). `pv config init` writes a configuration to start from.",
+            " (recreated on each demo run). `pv config init` writes a configuration to start from.\n"
+            f"pv monitor: the demo's clock runs {clock.speed:g}x: a poll every {cfg.poll_interval:g} simulated"
+            f" seconds is {clock.speed / cfg.poll_interval:g} readings per real second, stamped with the simulated"
+            " time of day; log lines carry the real time.",
             file=sys.stderr,
             flush=True,
         )

@@ -32,6 +32,7 @@ _registry: dict[str, Simulator] = {}
 _registry_lock = threading.Lock()
 
 PORT_OPTIONS = ("baud_pacing", "baud")
+IMPLICIT_NAME = "\0url "  # registry key prefix of a URL with a vanish fault and no name
 
 
 def get_simulator(name: str) -> Simulator:
@@ -95,6 +96,10 @@ class Serial(SerialBase):
             raise SerialException("Port must be configured before it can be used.")
         try:
             opts, name = parse_sim_url(self.portstr or "")
+            if name is None and any(f.kind == "vanish" for f in opts.fault):
+                # A vanished device must stay vanished when reopened, and come back on its
+                # schedule: a fresh simulator per open would make the port flap instead.
+                name = IMPLICIT_NAME + (self.portstr or "")
             sim = self._simulator_for(opts, name)
         except OptionError as exc:
             raise SerialException(f"sim:// port {self.portstr!r}: {exc}") from None
