@@ -1,0 +1,311 @@
+"""A newcomer runs every command the README and docs/ show, at midnight and at noon.
+
+The commands are read from the Markdown (``documented.py``), so a command newly
+written into the docs is run here without changing this file.  Each runs in its
+own empty folder with its own HOME (nothing of the user's is read or touched),
+on the built-in simulator, with the local clock at 00:00 or 12:00 (a fixed-offset
+``TZ``, see ``night.py``): the time at which a newcomer found nothing answering.
+
+What the documentation's placeholders become: ``PORT`` is ``sim://cms``; a device
+path (``/dev/ttyUSB0``, ``/dev/serial/by-id/...``) is a real pseudo-terminal served
+by ``pv simulate --link`` in that folder; ``/etc/...``, ``/tmp/...`` paths move into
+the folder; ``NAME VALUE`` is ``t_start 60``; ``FILE`` is a capture (or, after
+``-o``, an output file); TCP ports are ephemeral.  Long-running commands run the way
+the README says, with ``--duration`` (``pv pvoutput-service`` has none: it must be
+alive after two seconds and is then stopped).  ``pv service install`` writes into
+the folder (``--unit-dir``), never /etc.
+
+The README's second command (the test suite itself) and the install steps are run
+by CI (`.ci/run`), not from inside the suite.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, pv_cmd, pv_env
+from .documented import documented_commands, expand
+from .night import local_hour, zone_at
+
+HOURS = (0, 12)
+SERIAL = "0905BO0139"  # the simulated CMS 2000's serial (captured model data)
+
+# Documented commands that cannot run here, and why (each is still checked to parse).
+NOT_RUN = {
+    "--discovery": "waits for UDP broadcasts on every interface, as a real unit does; tests listen on loopback only",
+}
+
+
+def _collect() -> dict[tuple[tuple[str, ...], ...], list[str]]:
+    """Distinct documented chains (expanded) -> where each is written."""
+    out: dict[tuple[tuple[str, ...], ...], list[str]] = {}
+    for doc in documented_commands():
+        variants = [expand(words) for words in doc.chain]
+        # a single command: each variant on its own; a chain (a && b): one run, in one folder
+        single = len(doc.chain) == 1
+        chains = [(tuple(v),) for v in variants[0]] if single else [tuple(tuple(v[0]) for v in variants)]
+        for chain in chains:
+            out.setdefault(chain, []).append(doc.where)
+    return out
+
+
+DOCUMENTED = _collect()
+
+
+def _id(chain: tuple[tuple[str, ...], ...]) -> str:
+    return " && ".join(" ".join(c) for c in chain)[:80]
+
+
+@dataclass
+class Folder:
+    """One newcomer's empty folder, at one hour."""
+
+    path: Path
+    hour: int
+    env: dict[str, str] = field(default_factory=dict)
+    device: str | None = None
+    _sim: subprocess.Popen[str] | None = None
+
+    def __post_init__(self) -> None:
+        tz = zone_at(self.hour)
+        assert local_hour(tz) == self.hour
+        (self.path / "locks").mkdir()
+        self.env = pv_env(
+            TZ=tz,
+            HOME=str(self.path / "home"),
+            XDG_CONFIG_HOME=str(self.path / "home" / ".config"),
+            XDG_DATA_HOME=str(self.path / "home" / ".local" / "share"),
+            PV_LOCK_DIR=str(self.path / "locks"),
+        )
+
+    def pty(self) -> str:
+        """A simulated inverter behind a real pseudo-terminal, started at this hour."""
+        if self.device is None:
+            link = self.path / "dev" / "ttyINV"
+            link.parent.mkdir(exist_ok=True)
+            self._sim = subprocess.Popen(
+                pv_cmd("simulate", "--pty", "--link", str(link)), env=self.env, stdout=subprocess.PIPE, text=True
+            )
+            assert self._sim.stdout is not None
+            while not self._sim.stdout.readline().startswith("link:"):
+                assert self._sim.poll() is None, "pv simulate did not start"
+            self.device = str(link)
+        return self.device
+
+    def close(self) -> None:
+        if self._sim is not None:
+            self._sim.terminate()
+            self._sim.communicate(timeout=20)
+
+
+@pytest.fixture
+def folder(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Folder]:
+    f = Folder(tmp_path, request.param)
+    yield f
+    f.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _capture(folder: Folder) -> str:
+    """A hex capture of one real exchange with the simulator, for `pv decode FILE`."""
+    path = folder.path / "capture.txt"
+    if not path.exists():
+        import pv  # noqa: F401  (registers sim://)
+        import serial
+        from pv import cms
+
+        port = serial.serial_for_url("sim://cms?awake=always", timeout=1)
+        inv = cms.Inverter(port)
+        inv.handshake()
+        inv.read_status()
+        path.write_text(bytes(inv.last_frame).hex(" ") + "\n", encoding="utf-8")
+        port.close()
+    return str(path)
+
+
+def concrete(words: tuple[str, ...], folder: Folder) -> list[str]:
+    """A documented command line as a newcomer would type it here."""
+    out: list[str] = []
+    for i, tok in enumerate(words):
+        prev = words[i - 1] if i else ""
+        if tok == "PORT":
+            tok = "sim://cms"
+        elif tok.startswith("/dev/"):
+            tok = folder.pty()
+        elif tok == "NAME":
+            tok = "t_start"
+        elif tok == "VALUE":
+            tok = "60"
+        elif tok == "FILE":
+            tok = str(folder.path / "out.file") if prev in ("-o", "--output") else _capture(folder)
+        elif tok in ("<id>", "ID") and prev == "--spec":
+            tok = "cms"
+        elif tok == "$USER":
+            tok = getpass.getuser()
+        elif re.fullmatch(r"HOST:\d+", tok):
+            tok = f"127.0.0.1:{_closed_port()}"
+        elif prev == "--tcp" and tok.isdigit():
+            tok = "0"
+        elif tok.startswith(("/etc/", "/var/", "/tmp/")):
+            moved = folder.path / tok.lstrip("/")
+            moved.parent.mkdir(parents=True, exist_ok=True)
+            tok = str(moved)
+        out.append(tok)
+    command = out[:2]
+    if out[0] == "monitor" and "--duration" not in out:
+        out += ["--duration", "2"]
+    if out[0] == "simulate" and "--duration" not in out:
+        out += ["--duration", "2"]
+    if command == ["service", "install"] and "--unit-dir" not in out:
+        (folder.path / "units").mkdir(exist_ok=True)
+        out += ["--unit-dir", str(folder.path / "units")]
+    if out[0] == "pvoutput-service" and "--port" not in out:
+        out += ["--port", "0"]
+    return out
+
+
+def expected_status(argv: list[str]) -> tuple[int, str]:
+    """(exit status, text it must show) for a newcomer without a configuration."""
+    if argv[0] in ("upload", "backfill"):
+        return 2, "[pvoutput]"  # nothing to upload to without a configuration: says what is missing
+    if argv[0] == "set" and "--yes" not in argv:
+        return 2, "refusing to write without confirmation: add --yes"
+    return 0, ""
+
+
+def run(argv: list[str], folder: Folder) -> subprocess.CompletedProcess[str]:
+    if argv[0] == "pvoutput-service":
+        proc = subprocess.Popen(
+            pv_cmd(*argv), cwd=folder.path, env=folder.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(2)
+        alive = proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        return subprocess.CompletedProcess(argv, 0 if alive else proc.returncode, out, err)
+    return subprocess.run(
+        pv_cmd(*argv), cwd=folder.path, env=folder.env, capture_output=True, text=True, timeout=90, check=False
+    )
+
+
+def check(argv: list[str], proc: subprocess.CompletedProcess[str], where: list[str], folder: Folder) -> None:
+    what = f"`pv {' '.join(argv)}` (documented at {', '.join(where[:3])}) at {folder.hour:02d}:00"
+    status, text = expected_status(argv)
+    assert proc.returncode == status, f"{what}: exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    assert text in proc.stderr + proc.stdout, f"{what}: no {text!r}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr and "unexpected" not in proc.stderr, f"{what}:\n{proc.stderr}"
+    if status:
+        return
+    if argv[0] in ("status", "info", "params", "discover"):
+        assert SERIAL in proc.stdout, f"{what}: the inverter did not answer\n{proc.stdout}\n{proc.stderr}"
+    if argv[0] == "set":
+        assert "T-Start is now 60 s" in proc.stdout, f"{what}:\n{proc.stdout}"
+    if argv[0] == "monitor":
+        assert "Pac" in proc.stdout, f"{what}: no reading\n{proc.stderr[-2000:]}"
+    if argv[0] == "decode":
+        assert "frames" in proc.stdout, f"{what}:\n{proc.stdout}"
+
+
+@pytest.mark.parametrize("folder", HOURS, ids=lambda h: f"{h:02d}h", indirect=True)
+@pytest.mark.parametrize("chain", list(DOCUMENTED), ids=_id)
+def test_documented_command(chain: tuple[tuple[str, ...], ...], folder: Folder) -> None:
+    where = DOCUMENTED[chain]
+    for words in chain:
+        skip = next((why for flag, why in NOT_RUN.items() if flag in words), None)
+        argv = concrete(words, folder)
+        if skip:
+            flag = next(w for w in words if w in NOT_RUN)
+            helped = run([argv[0], "--help"], folder)  # still an option pv has, as documented
+            assert helped.returncode == 0 and flag in helped.stdout
+            pytest.skip(f"`pv {' '.join(words)}`: {skip}")
+        if argv[0] == "export":
+            # what a newcomer exports: the demo's readings, right after `pv monitor` in that folder
+            demo = run(["monitor", "--duration", "2"], folder)
+            assert demo.returncode == 0, demo.stderr
+        proc = run(argv, folder)
+        check(argv, proc, where, folder)
+        if argv[0] == "export" and "-o" not in argv and "--format" not in argv:
+            assert len(proc.stdout.splitlines()) > 1, f"`pv {' '.join(argv)}` exported no readings"
+
+
+def test_the_docs_show_every_command_and_the_readme_s_first() -> None:
+    """The collection above is not empty by accident: every `pv` command is documented and collected."""
+    from pvapp.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    documented = {chain[0][0] for chain in DOCUMENTED}
+    assert set(sub.choices) <= documented, set(sub.choices) - documented
+    assert (("monitor",),) in DOCUMENTED and "README.md:6" in DOCUMENTED[(("monitor",),)]
+
+
+# -- the README's API snippet and the pv 0.2 example ------------------------------------------------------
+
+
+def _readme_snippet() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## The pv 0.2 API.*?```python\n(.*?)```", text, re.S)
+    assert block, "README: no pv 0.2 API snippet"
+    return block.group(1)
+
+
+@pytest.mark.parametrize("folder", HOURS, ids=lambda h: f"{h:02d}h", indirect=True)
+def test_readme_api_snippet_on_a_simulated_serial_port(folder: Folder) -> None:
+    code = _readme_snippet()
+    assert '"/dev/ttyUSB0"' in code
+    code = code.replace('"/dev/ttyUSB0"', repr(folder.pty()))  # the same serial.Serial call, on a real pty
+    script = folder.path / "snippet.py"
+    script.write_text(code, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=folder.path,
+        env=folder.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Pac" in proc.stdout and "E-Total" in proc.stdout
+
+
+@pytest.mark.parametrize("folder", HOURS, ids=lambda h: f"{h:02d}h", indirect=True)
+def test_readme_legacy_example_on_the_simulator(folder: Folder) -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"`(python examples/legacy_example\.py [^`]+)`", text)
+    assert command, "README: the legacy example's command is gone"
+    args = command.group(1).split()[1:]
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=folder.env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Pac" in proc.stdout
+
+
+def test_newcomer_runs_use_their_own_folders_only(tmp_path: Path) -> None:
+    """The placeholders never lead outside the test's folder (no /etc, /tmp or HOME writes)."""
+    f = Folder(tmp_path, 12)
+    try:
+        for chain in DOCUMENTED:
+            for words in chain:
+                for tok in concrete(words, f)[1:]:
+                    if tok.startswith("/"):
+                        assert tok.startswith(str(tmp_path)), tok
+    finally:
+        f.close()
