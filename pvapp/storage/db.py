@@ -168,15 +168,21 @@ class Storage:
         try:
             version = self._conn().execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in self._conn().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:
             raise StorageError(f"cannot read {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path} is not a usable SQLite database: {exc}") from None
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"{self.path} has schema version {version}, newer than this pv understands ({SCHEMA_VERSION}); "
                 "upgrade pv"
             )
         if version < SCHEMA_VERSION or "readings" not in tables:
-            what = "is not a pv database" if "readings" not in tables else f"has the older schema version {version}"
+            what = (
+                "is not a usable SQLite database: it holds no pv readings"
+                if "readings" not in tables
+                else f"has the older schema version {version}"
+            )
             raise StorageError(f"{self.path} {what}; `pv monitor` creates and upgrades pv databases")
 
     # -- connections -------------------------------------------------------
@@ -208,8 +214,10 @@ class Storage:
         return conn
 
     def _readonly_conn(self) -> sqlite3.Connection:
-        if not Path(self.path).is_file():
+        if not Path(self.path).exists():
             raise StorageError(f"cannot read {self.path}: no such file")
+        if not Path(self.path).is_file():
+            raise StorageError(f"{self.path} is not a usable SQLite database: not a regular file")
         path = Path(self.path).resolve()
         base = "file:" + urllib.parse.quote(str(path))
         try:
