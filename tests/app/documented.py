@@ -29,6 +29,7 @@ class Documented:
 
     where: str  # file:line
     chain: tuple[tuple[str, ...], ...]  # each: the words after `pv`, as written
+    kind: str = "block"  # "block" (code block), "table" (a table cell), "inline" (a mention in prose)
 
 
 def documented_commands() -> list[Documented]:
@@ -50,9 +51,14 @@ def documented_commands() -> list[Documented]:
                     found.append(Documented(where, chain))
         for span in re.finditer(r"(?<!`)`(pv [^`\n]+)`(?!`)", text):
             line_no = text.count("\n", 0, span.start()) + 1
+            line_start = text.rfind("\n", 0, span.start()) + 1
+            # a table's first column lists commands; a span further along the row is a mention
+            first_cell_end = text.find("|", line_start + 1)
+            in_first = text.startswith("|", line_start) and span.start() < first_cell_end
+            kind = "table" if in_first else "inline"
             words = _pv_words(span.group(1))
             if words:
-                found.append(Documented(f"{name}:{line_no}", (words,)))
+                found.append(Documented(f"{name}:{line_no}", (words,), kind))
     return found
 
 
