@@ -156,7 +156,8 @@ def test_an_empty_export_still_prints_the_csv_header(tmp_path: Path) -> None:
     _database(tmp_path / "pv.sqlite", 3)
     proc = run_pv("export", "--storage", str(tmp_path / "pv.sqlite"), "--from", "2030-01-01")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["time_utc,local_time,serial,mode,faults,rejected"]
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("time_utc,local_time,serial,") and "faults" in lines[0]
 
 
 # -- the demo's first screen ----------------------------------------------------------------------------
