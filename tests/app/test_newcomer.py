@@ -77,6 +77,7 @@ class Folder:
     env: dict[str, str] = field(default_factory=dict)
     device: str | None = None
     listen: int | None = None
+    stdin: str | None = None  # a documented `< FILE`, for the command being run
     _sims: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -155,8 +156,14 @@ def concrete(words: tuple[str, ...], folder: Folder) -> list[str]:
     """A documented command line as a newcomer would type it here."""
     out: list[str] = []
     listening = any(w.startswith("listen://") or w == "--listen" for w in words)
+    folder.stdin = None
     for i, tok in enumerate(words):
         prev = words[i - 1] if i else ""
+        if tok in (">", "<", "2>") or prev in (">", "2>"):
+            continue  # shell redirections: output is captured anyway; input is handled below
+        if prev == "<":
+            folder.stdin = _capture(folder) if tok == "FILE" else tok
+            continue
         if tok == "PORT":
             tok = "sim://samil_tcp" if words[0] == "history" else "sim://cms"
         elif tok == "DAY":
@@ -240,6 +247,18 @@ def run(argv: list[str], folder: Folder) -> subprocess.CompletedProcess[str]:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         return subprocess.CompletedProcess(argv, 0 if alive else proc.returncode, out, err)
+    if folder.stdin is not None:
+        with open(folder.stdin, "rb") as stdin:
+            done = subprocess.run(
+                pv_cmd(*argv),
+                cwd=folder.path,
+                env=folder.env,
+                stdin=stdin,
+                capture_output=True,
+                timeout=90,
+                check=False,
+            )
+        return subprocess.CompletedProcess(argv, done.returncode, done.stdout.decode(), done.stderr.decode())
     return subprocess.run(
         pv_cmd(*argv), cwd=folder.path, env=folder.env, capture_output=True, text=True, timeout=90, check=False
     )
@@ -290,7 +309,7 @@ def test_documented_command(chain: tuple[tuple[str, ...], ...], folder: Folder) 
             assert run([argv[0], "--help"], folder).returncode == 0
             continue
         check(argv, proc, where, folder)
-        if argv[0] == "export" and not {"-o", "--format", "--history"} & set(argv):
+        if argv[0] == "export" and not {"-o", "--format", "--history", "--from", "--to"} & set(argv):
             assert len(proc.stdout.splitlines()) > 1, f"`pv {' '.join(argv)}` exported no readings"
 
 
@@ -316,10 +335,22 @@ def _readme_snippet() -> str:
 
 
 @pytest.mark.parametrize("folder", HOURS, ids=lambda h: f"{h:02d}h", indirect=True)
-def test_readme_api_snippet_on_a_simulated_serial_port(folder: Folder) -> None:
+def test_readme_api_snippet_on_a_simulated_serial_port(folder: Folder, request: pytest.FixtureRequest) -> None:
     code = _readme_snippet()
     assert '"/dev/ttyUSB0"' in code
     code = code.replace('"/dev/ttyUSB0"', repr(folder.pty()))  # the same serial.Serial call, on a real pty
+    # its PVOutput part talks to the local PVOutput-compatible service (no internet here), same calls
+    from pvapp.pvoutput_service.service import PVOutputService
+
+    service = PVOutputService().start()
+    request.addfinalizer(service.stop)
+    calls = re.findall(r'pvoutput\.Connection\(("[^"]*"), (\d+)\)', code)
+    for key, system in calls:
+        service.add_system(int(system), tz=folder.env["TZ"])
+        service.add_key(key.strip('"'), int(system))
+        code = code.replace(
+            f"pvoutput.Connection({key}, {system})", f"pvoutput.Connection({key}, {system}, host={service.url!r})"
+        )
     script = folder.path / "snippet.py"
     script.write_text(code, encoding="utf-8")
     proc = subprocess.run(
@@ -333,6 +364,8 @@ def test_readme_api_snippet_on_a_simulated_serial_port(folder: Folder) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Pac" in proc.stdout and "E-Total" in proc.stdout
+    if calls:  # the status went to the (local) PVOutput service, as the snippet says
+        assert any(r.path.endswith("addstatus.jsp") and r.status == 200 for r in service.requests)
 
 
 @pytest.mark.parametrize("folder", HOURS, ids=lambda h: f"{h:02d}h", indirect=True)
