@@ -81,7 +81,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         db = Storage(cfg.storage.path, readonly=True)  # no write access needed, to the file or its folder
     except StorageError as exc:
-        raise RuntimeFailure(str(exc)) from None
+        if "older schema" not in str(exc):
+            raise RuntimeFailure(str(exc)) from None
+        try:  # written by an older pv: upgrade it first, as the monitor would (needs write access)
+            db = Storage(cfg.storage.path, synchronous="NORMAL")
+        except StorageError as exc2:
+            raise RuntimeFailure(str(exc2)) from None
     if args.history:
         return _export_history(args, db, first.isoformat() if first else None, last.isoformat() if last else None)
     fields = value_columns(db.value_fields(serial=args.serial, start=start, end=end))

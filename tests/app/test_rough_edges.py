@@ -244,3 +244,21 @@ def test_status_and_the_monitor_format_numbers_alike(tmp_path: Path) -> None:
     assert set(shown) == set(in_monitor) == {"Fac", "Vac", "E-Total", "E-Today", "Vpv"}
     assert {k: decimals(v) for k, v in shown.items()} == {k: decimals(v) for k, v in in_monitor.items()}
     assert decimals(shown["Fac"]) == 2
+
+
+def test_export_of_a_database_written_by_an_older_pv_upgrades_it_first(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pvapp.storage.db import _statements
+    from pvapp.storage.schema import MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+    proc = run_pv("export", "--storage", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("time_utc,local_time,serial,")
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
