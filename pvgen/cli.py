@@ -3,27 +3,35 @@
 One command regenerates everything, so adding a model is: write a YAML file,
 run ``pvgen``.  ``pvgen --check`` renders in memory and fails when anything
 committed under ``generated/`` (or the generated docs) differs, which is how CI
-catches stale generated code.
+catches stale generated code.  The text ``pvgen`` writes is final (no formatter
+involved), so ``--check`` gives the same answer on a plain ``pip install .``.
+
+``pvgen --specs DIR`` is for a user's own specs: it validates them (they may
+``extends`` any shipped spec) and generates their modules into the per-user
+cache that ``import pv`` uses with ``PV_SPECS=DIR``; it never writes into the
+installed package.
+
+``pvgen`` never reads a spec through a symbolic link and never writes through
+one: a link anywhere in what it would write is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
-import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from .errors import SpecError, SpecProblem
+from .generate import PACKAGE_DIR, SCHEMA_PATH, installed_specs_dir, render_all
 from .ir import build_ir
-from .loader import load_spec
-from .render import combined_digest, environment, format_python_files, render_inverter, render_package_init
-from .schema import json_schema
-from .yamlsrc import load_yaml
+from .loader import SpecDir, display_name, load_spec, read_spec
+from .pysrc import visible
 
-SCHEMA_PATH = "pvgen/schema/spec.schema.json"
+__all__ = ["SCHEMA_PATH", "find_root", "main", "render_all"]
 
 
 def find_root(start: Path) -> Path:
@@ -33,44 +41,133 @@ def find_root(start: Path) -> Path:
     return start
 
 
-def render_all(root: Path, spec_dir: Path | None = None) -> tuple[dict[str, str], list[SpecProblem]]:
-    """Render every spec; returns repo-relative path -> text, and all problems found."""
-    spec_dir = spec_dir or root / "specs"
-    env = environment()
-    outputs: dict[str, str] = {}
+def validate_files(names: list[str], root: Path) -> list[SpecProblem]:
+    """Check spec files of either kind; parents are looked up beside each file, then among the shipped specs."""
+    parents = [SpecDir(d, "specs") for d in (root / "specs", installed_specs_dir()) if d is not None and d.is_dir()]
     problems: list[SpecProblem] = []
-    modules: list[str] = []
-    digests: list[str] = []
-    for path in sorted(spec_dir.glob("*.yaml")):
+    for name in names:
+        path = Path(name)
+        path = path if path.is_absolute() else Path.cwd() / path
+        display = display_name(path, root)
         try:
-            raw: Any = load_yaml(path, path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
-            kind = raw.get("meta", {}).get("kind", "inverter") if isinstance(raw, dict) else "inverter"
-            if kind == "service":
-                try:
-                    from .service import render_service
-                except ImportError as exc:
-                    problems.append(SpecProblem(path.name, 1, ("meta", "kind"), f"no service renderer: {exc}"))
-                    continue
-                rendered = render_service(raw, path.relative_to(root).as_posix())
-                outputs.update(rendered)
-                modules.append(path.stem)
-                continue
-            loaded = load_spec(path, root)
-            ir = build_ir(loaded, root)
-            if ir.abstract:
-                continue
-            rel = f"generated/pv/{ir.spec.id}.py"
-            outputs[rel] = render_inverter(ir, env)
-            modules.append(ir.spec.id)
-            digests.append(ir.digest)
+            spec = read_spec(path, display)
+            if spec.kind == "service":
+                from .service import render_service
+
+                render_service(spec.doc, display, spec.data, (spec.header,))
+            else:
+                build_ir(load_spec(path, root, parents=parents), root)
         except SpecError as exc:
             problems.extend(exc.problems)
-    inverter_modules = [m for m in modules if f"generated/pv/{m}.py" in outputs and m != "pvoutput"]
-    outputs["generated/pv/__init__.py"] = render_package_init(inverter_modules, combined_digest(digests), env)
-    outputs.update(format_python_files({rel: text for rel, text in outputs.items() if rel.endswith(".py")}))
-    outputs["generated/pv/py.typed"] = ""
-    outputs[SCHEMA_PATH] = json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    return outputs, problems
+    return problems
+
+
+def _symlinks(root: Path, rels: list[str]) -> list[str]:
+    """Every symbolic link pvgen would write through, or below ``generated/pv``: refused, all of them."""
+    found: set[str] = set()
+    for rel in rels:
+        parts = Path(rel).parts
+        for i in range(1, len(parts) + 1):
+            here = root.joinpath(*parts[:i])
+            if here.is_symlink():
+                found.add(Path(*parts[:i]).as_posix())
+                break
+    package = root / PACKAGE_DIR
+    if package.is_dir() and not package.is_symlink():
+        for base, dirs, files in os.walk(package, followlinks=False):
+            for name in (*dirs, *files):
+                if (Path(base) / name).is_symlink():
+                    found.add((Path(base) / name).relative_to(root).as_posix())
+    return sorted(found)
+
+
+def write_text(target: Path, text: str) -> None:
+    """Replace ``target`` atomically, never following a link: a new file renamed over the old name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _generate_repo(root: Path, check: bool) -> int:
+    if not (root / "specs").is_dir():
+        print(f"pvgen: no specs/ directory under {visible(str(root))}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    outputs, problems = render_all(root)
+    if problems:
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"pvgen: {len(problems)} problem(s); nothing written", file=sys.stderr)
+        return 1
+    links = _symlinks(root, sorted(outputs))
+    if links:
+        for rel in links:
+            print(f"pvgen: {visible(rel)} is a symbolic link; pvgen never writes through one", file=sys.stderr)
+        print(f"pvgen: {len(links)} problem(s); nothing written", file=sys.stderr)
+        return 1
+    stale: list[str] = []
+    for rel, text in sorted(outputs.items()):
+        target = root / rel
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current == text:
+            continue
+        stale.append(rel)
+        if check:
+            diff = difflib.unified_diff(
+                (current or "").splitlines(keepends=True), text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}", n=1
+            )
+            sys.stderr.writelines(visible(line.rstrip("\n")) + "\n" for line in list(diff)[:40])
+        else:
+            write_text(target, text)
+    known = set(outputs)
+    package = root / PACKAGE_DIR
+    extra = sorted(
+        p.relative_to(root).as_posix()
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.relative_to(root).as_posix() not in known
+    )
+    for rel in extra:
+        stale.append(rel)
+        if not check:
+            (root / rel).unlink()
+    elapsed = time.perf_counter() - started
+    if check:
+        if stale:
+            names = ", ".join(visible(s) for s in stale)
+            print(f"pvgen --check: stale or unexpected generated files: {names}; run pvgen", file=sys.stderr)
+            return 1
+        print(f"pvgen --check: {len(outputs)} generated files are up to date ({elapsed:.2f} s)")
+        return 0
+    print(f"pvgen: {len(outputs)} files, {len(stale)} updated ({elapsed:.2f} s)")
+    return 0
+
+
+def _user_specs(folder: Path, check: bool) -> int:
+    from .runtime import userspecs
+
+    if not folder.is_dir():
+        print(f"pvgen --specs: no such folder: {visible(str(folder))}", file=sys.stderr)
+        return 2
+    result = userspecs.check(folder) if check else userspecs.prepare(folder)
+    for p in result.problems:
+        print(p, file=sys.stderr)
+    if result.problems:
+        print(f"pvgen: {len(result.problems)} problem(s); nothing written", file=sys.stderr)
+        return 1
+    ids = ", ".join(result.modules) or "none"
+    if check:
+        print(f"pvgen --specs: {len(result.modules)} spec(s) valid in {visible(str(folder))}: {ids}")
+        return 0
+    print(f"pvgen --specs: {len(result.modules)} module(s) ({ids}) in {visible(str(result.module_dir))}")
+    print(f"use them with PV_SPECS={visible(str(folder.absolute()))} (or specs_dir in pv.toml)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,64 +180,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--validate", nargs="+", metavar="SPEC", help="only validate these spec files and report problems"
     )
+    parser.add_argument(
+        "--specs",
+        type=Path,
+        metavar="DIR",
+        help="your own specs: validate and generate them for PV_SPECS=DIR (with --check: only validate);"
+        " never writes into the installed package",
+    )
     args = parser.parse_args(argv)
-    root = (args.root or find_root(Path.cwd())).resolve()
+    if args.specs is not None:
+        return _user_specs(args.specs, args.check)
+    root = (args.root or find_root(Path.cwd())).absolute()
     if args.validate:
-        problems: list[SpecProblem] = []
-        for name in args.validate:
-            path = Path(name).resolve()
-            try:
-                loaded = load_spec(path, root)
-                build_ir(loaded, root)
-            except SpecError as exc:
-                problems.extend(exc.problems)
+        problems = validate_files(args.validate, root)
         for p in problems:
             print(p, file=sys.stderr)
         return 1 if problems else 0
-    if not (root / "specs").is_dir():
-        print(f"pvgen: no specs/ directory under {root}", file=sys.stderr)
-        return 2
-    started = time.perf_counter()
-    outputs, problems = render_all(root)
-    if problems:
-        for p in problems:
-            print(p, file=sys.stderr)
-        print(f"pvgen: {len(problems)} problem(s); nothing written", file=sys.stderr)
-        return 1
-    stale: list[str] = []
-    for rel, text in sorted(outputs.items()):
-        target = root / rel
-        current = target.read_text(encoding="utf-8") if target.exists() else None
-        if current == text:
-            continue
-        stale.append(rel)
-        if args.check:
-            diff = difflib.unified_diff(
-                (current or "").splitlines(keepends=True), text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}", n=1
-            )
-            sys.stderr.writelines(list(diff)[:40])
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-    known = set(outputs)
-    extra = sorted(
-        p.relative_to(root).as_posix()
-        for p in (root / "generated" / "pv").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.relative_to(root).as_posix() not in known
-    )
-    for rel in extra:
-        stale.append(rel)
-        if not args.check:
-            (root / rel).unlink()
-    elapsed = time.perf_counter() - started
-    if args.check:
-        if stale:
-            print(f"pvgen --check: stale or unexpected generated files: {', '.join(stale)}; run pvgen", file=sys.stderr)
-            return 1
-        print(f"pvgen --check: {len(outputs)} generated files are up to date ({elapsed:.2f} s)")
-        return 0
-    print(f"pvgen: {len(outputs)} files, {len(stale)} updated ({elapsed:.2f} s)")
-    return 0
+    return _generate_repo(root, args.check)
 
 
 if __name__ == "__main__":

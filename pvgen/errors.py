@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .pysrc import visible
+
 PathPart = str | int
 
 
@@ -29,7 +31,8 @@ class SpecProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {format_path(self.path)}: {self.message}"
+        """One line, with anything a terminal would act on (newlines, escapes) made visible."""
+        return visible(f"{self.file}:{self.line}: {format_path(self.path)}: {self.message}")
 
 
 class SpecError(Exception):

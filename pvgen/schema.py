@@ -22,7 +22,7 @@ CLASS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def is_identifier(name: object) -> bool:
-    return isinstance(name, str) and bool(IDENT_RE.match(name)) and not keyword.iskeyword(name)
+    return isinstance(name, str) and bool(IDENT_RE.fullmatch(name)) and not keyword.iskeyword(name)
 
 
 class Node:
@@ -81,7 +81,7 @@ class Str(Node):
         if not isinstance(value, str):
             ctx.error(line, path, f"expected a string, got {_type_name(value)}")
             return
-        if self.pattern and not re.match(self.pattern, value):
+        if self.pattern and not re.fullmatch(self.pattern, value):  # fullmatch: "$" accepts a trailing newline
             ctx.error(line, path, f"{_show(value)} is not {self.what or 'valid'}")
         if self.max_len is not None and len(value) > self.max_len:
             ctx.error(line, path, f"text longer than {self.max_len} characters")
@@ -100,7 +100,7 @@ class IdentStr(Str):
     """An id that becomes a Python name: lower_snake and never a keyword."""
 
     def check(self, value: Any, ctx: Ctx, path: tuple[PathPart, ...], line: int) -> None:
-        if isinstance(value, str) and IDENT_RE.match(value) and keyword.iskeyword(value):
+        if isinstance(value, str) and IDENT_RE.fullmatch(value) and keyword.iskeyword(value):
             ctx.error(line, path, f"{value!r} is a Python keyword, not usable as an identifier")
             return
         super().check(value, ctx, path, line)

@@ -4,27 +4,28 @@
 
 ``from pv import cms`` gives the CMS-2000 client with pv 0.2's calls; every
 other spec is a module beside it.  ``pv.debug()`` and ``pv.debug_color()`` print
-every frame sent and received.
+every frame sent and received.  Specs of your own (``PV_SPECS=DIR``, see
+docs/user-specs.md) become modules of this package too, without writing into it.
 """
 
 from __future__ import annotations
 
+from pvgen.runtime import userspecs as _userspecs
 from pvgen.runtime.debug import debug, debug_color
 from pvgen.runtime.errors import InverterError, NoReply, PortGone, ProtocolError, UnsafeWriteRefused, UnsupportedCommand
 from pvgen.runtime.transport import open_port, register_url_handlers
 
-SPECS: tuple[str, ...] = (
-    "cms",
-    "orion",
-    "samil",
-    "samil_tcp",
-    "sunezy",
-)
-"""Ids of the generated inverter modules (``pv.<id>``)."""
+SPECS: tuple[str, ...] = ("cms", "orion", "samil", "samil_tcp", "sunezy")
+"""Ids of the inverter modules (``pv.<id>``): the shipped ones, then those of ``PV_SPECS``."""
+
+SHIPPED_SPECS: tuple[str, ...] = SPECS
+"""Ids of the inverter modules generated into this package."""
 
 register_url_handlers()
+_userspecs.install(__name__)
 
 __all__ = [
+    "SHIPPED_SPECS",
     "SPECS",
     "InverterError",
     "NoReply",

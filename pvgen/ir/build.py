@@ -2,7 +2,8 @@
 
 Structural checks happened in the schema; the builders make the checks that
 need more than one entry at once (duplicate codes, dangling references,
-reserved names, doc text that could break out of a docstring).  Every builder
+reserved names; text needs no check here: it reaches generated code only as
+escaped literals, and the loader applied the text rules).  Every builder
 reports into the same ``Checker``, so one run lists all of a spec's problems.
 """
 
@@ -15,7 +16,7 @@ from pvgen.runtime.model import FrameFormat, ProtocolSpec
 
 from ..errors import SpecError
 from ..loader import LoadedSpec
-from .check import Checker, check_docs
+from .check import Checker, check_module_names
 from .commands import build_commands, check_required_commands
 from .examples import build_examples
 from .fields import build_fields
@@ -32,11 +33,11 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     meta = doc["meta"]
     abstract = bool(meta.get("abstract", False))
 
-    check_docs(doc, chk)
     types, type_ids = build_types(doc, chk)
     enums, enum_classes = build_enums(doc, chk)
     flags, flag_classes = build_flags(doc, chk)
     check_class_names(enum_classes, flag_classes, chk)
+    check_module_names(types, enum_classes, flag_classes, chk)
     fields = build_fields(doc, "fields", chk, enum_classes, flag_classes)
     params = build_fields(doc, "parameters", chk, enum_classes, flag_classes)
     commands = build_commands(loaded, chk, type_ids)
@@ -52,8 +53,8 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
         raise SpecError(sorted(chk.problems, key=lambda p: (p.file, p.line, str(p.path))))
 
     digest = hashlib.sha256()
-    for path in loaded.paths:
-        digest.update(path.read_bytes())
+    for data in loaded.data:  # the bytes the loader read (never read again through a path)
+        digest.update(data)
     spec = ProtocolSpec(
         id=meta["id"],
         title=meta["title"],

@@ -1,4 +1,4 @@
-"""Collecting problems with the place they were written, and the text rules for docs.
+"""Collecting problems with the place they were written, and the names a spec may not take.
 
 Every section builder reports through one ``Checker``, so all problems of a spec
 are found in one run and each names its file, line and YAML path.
@@ -6,11 +6,10 @@ are found in one run and each names its file, line and YAML path.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import PathPart, SpecProblem
 from ..loader import LoadedSpec
 from ..yamlsrc import LDict
+from .model import MODULE_DEFINES, MODULE_IMPORTS, RESERVED_CLASS_NAMES, TypeIR
 
 
 class Checker:
@@ -32,41 +31,41 @@ class Checker:
         self.problems.append(SpecProblem(file, line, path, message))
 
 
-def doc_ok(text: str) -> bool:
-    """Docs are rendered inside triple-quoted docstrings: nothing may end them early."""
-    return (
-        '"""' not in text
-        and "\\" not in text
-        and not text.endswith('"')
-        and all(ch >= " " or ch in "\n\t" for ch in text)
-    )
+def check_module_names(
+    types: list[TypeIR], enum_classes: dict[str, str], flag_classes: dict[str, str], chk: Checker
+) -> None:
+    """Class names made from ids share the module's namespace with everything it imports and defines.
+
+    An enum ``field_def`` would become ``FieldDef`` and replace the runtime class
+    the module imports; a type ``ack`` and an enum ``ack_struct`` would both be
+    ``AckStruct``.  (Enum and flag classes against the generated record classes and
+    each other are checked where they are built.)
+    """
+    type_owner: dict[str, str] = {}
+    for t in types:
+        clash = _module_clash(t.class_name)
+        if clash:
+            chk.error("types", t.id, (), clash)
+        elif t.class_name in type_owner:
+            other = type_owner[t.class_name]
+            chk.error("types", t.id, (), f"class name {t.class_name!r} is already generated for /types/{other}")
+        type_owner.setdefault(t.class_name, t.id)
+    for section, classes in (("enums", enum_classes), ("flags", flag_classes)):
+        for entry_id, name in classes.items():
+            if name in RESERVED_CLASS_NAMES:
+                continue  # reported with the generated classes' names, where enums and flags are built
+            clash = _module_clash(name)
+            if clash:
+                chk.error(section, entry_id, (), clash)
+            elif name in type_owner:
+                chk.error(
+                    section, entry_id, (), f"class name {name!r} is already generated for /types/{type_owner[name]}"
+                )
 
 
-def check_docs(doc: LDict, chk: Checker) -> None:
-    """Docs, titles and labels anywhere in the spec must stay inside a docstring."""
-
-    def walk(node: Any, section: str, key: str | None, sub: tuple[PathPart, ...]) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in ("doc", "title", "label") and isinstance(v, str) and not doc_ok(v):
-                    line = node.line_of(k) if isinstance(node, LDict) else None
-                    chk.error(
-                        section,
-                        key,
-                        (*sub, k),
-                        "text must not contain triple quotes, backslashes or control characters,"
-                        " nor end with a double quote",
-                        line,
-                    )
-                else:
-                    walk(v, section, key, (*sub, k))
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                walk(v, section, key, (*sub, i))
-
-    for section, value in doc.items():
-        if isinstance(value, dict) and section not in ("meta", "frame", "transport", "examples"):
-            for key, entry in value.items():
-                walk(entry, section, str(key), ())
-        else:
-            walk(value, section, None, ())
+def _module_clash(name: str) -> str | None:
+    if name in MODULE_IMPORTS:
+        return f"class name {name!r} would shadow {name!r}, which the generated module imports"
+    if name in MODULE_DEFINES:
+        return f"class name {name!r} would shadow {name!r}, which the generated module defines"
+    return None

@@ -79,6 +79,7 @@ def build_fields(
             chk.error(section, fid, ("set",), f"unknown command {set_cmd!r}")
         if set_cmd is not None and "safe" not in f:
             chk.error(section, fid, ("safe",), "a settable parameter needs a safe range")
+        check_safe_resolution(section, fid, f, scale, len(codes), chk)
         out.append(
             FieldDef(
                 id=fid,
@@ -103,3 +104,43 @@ def build_fields(
             )
         )
     return out
+
+
+def check_safe_resolution(section: str, fid: str, f: LDict, scale: str, words: int, chk: Checker) -> None:
+    """Each end of a safe range must be a value the inverter can hold exactly.
+
+    A write is checked against the range and then rounded to the resolution:
+    ``safe: [0, 100.6]`` at scale 1 let 100.6 through, written as 101, one step past
+    the end the spec calls safe.  An end outside what the words can carry would be
+    refused at run time anyway; better to say so here.
+    """
+    safe = f.get("safe")
+    if not isinstance(safe, list) or len(safe) != 2:
+        return
+    step = Decimal(scale)
+    bits = 16 * words
+    signed = bool(f.get("signed", False))
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    unit = f" {f['unit']}" if f.get("unit") else ""
+    for end in safe:
+        value = Decimal(str(end))
+        steps = value / step
+        if steps != steps.to_integral_value():
+            below = decimal_text(steps.to_integral_value(rounding="ROUND_FLOOR") * step)
+            above = decimal_text(steps.to_integral_value(rounding="ROUND_CEILING") * step)
+            chk.error(
+                section,
+                fid,
+                ("safe",),
+                f"{decimal_text(end)} is not a whole number of steps of {scale}{unit}"
+                f" (the value is written as a raw word; use {below} or {above})",
+            )
+        elif not low <= steps <= high:
+            kind = f"{'a signed' if signed else 'an unsigned'} {bits}-bit {'word' if bits == 16 else 'value'}"
+            chk.error(
+                section,
+                fid,
+                ("safe",),
+                f"{decimal_text(end)} does not fit in {kind} at scale {scale}"
+                f" ({decimal_text(low * step)}..{decimal_text(high * step)})",
+            )

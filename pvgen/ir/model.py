@@ -18,6 +18,64 @@ from pvgen.runtime.model import ProtocolSpec
 PRIMITIVES = {"u8": 1, "u16": 2, "u32": 4, "s8": 1, "s16": 2, "s32": 4}
 RESERVED_FIELD_IDS = {"layout", "raw", "unknown", "values", "raw_value", "labelled", "mode_label", "faults", "text"}
 RESERVED_CLASS_NAMES = {"Status", "Parameters", "VersionInfo", "Inverter", "Frame"}
+# Every name the generated inverter module imports or defines besides the spec's own classes
+# (tests/security/test_spec_ids.py reads a generated module to keep these lists true).
+MODULE_IMPORTS = frozenset(
+    {
+        "annotations",
+        "enum",
+        "Callable",
+        "Mapping",
+        "Sequence",
+        "dataclass",
+        "ClassVar",
+        "Unpack",
+        "cs",
+        "_client",
+        "_codec",
+        "_legacy",
+        "FrameCodec",
+        "CommandDef",
+        "EnumDef",
+        "EnumValue",
+        "FieldDef",
+        "FlagBit",
+        "FlagsDef",
+        "FrameFormat",
+        "ModelDef",
+        "ProtocolSpec",
+        "TextField",
+        "TransportDefaults",
+    }
+)
+MODULE_DEFINES = frozenset(
+    {
+        "SPEC",
+        "CODEC",
+        "EXAMPLES",
+        "FrameStruct",
+        "Status",
+        "Parameters",
+        "VersionInfo",
+        "Inverter",
+        "_STATUS",
+        "_PARAMETERS",
+        "decode_status",
+        "encode_status",
+        "decode_parameters",
+        "encode_parameters",
+        "decode_version",
+        "encode_version",
+        "decode_layout",
+        "encode_layout",
+        "encode_register",
+        "decode_register",
+        "Frame",
+        "parse_frame",
+        "checksum",
+        "bin2hex",
+    }
+)
 RESERVED_TYPE_IDS = {"frame"}  # its construct struct would replace FrameStruct
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 REQUIRED_COMMANDS = ("status_layout", "status", "version")

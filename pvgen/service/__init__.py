@@ -29,12 +29,18 @@ def _spec_bytes(source: str) -> bytes | None:
     return None
 
 
-def render_service(doc: Any, source: str) -> dict[str, str]:
-    """Validate a loaded service spec and render the generated module and its API reference."""
-    data = _spec_bytes(source)
+def render_service(
+    doc: Any, source: str, data: bytes | None = None, header_files: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Validate a loaded service spec and render the generated module and its API reference.
+
+    ``data`` is the file's bytes (for the header's sha256); pvgen passes what its
+    loader read, callers that only have a path relative to the repository may leave it out.
+    """
+    data = data if data is not None else _spec_bytes(source)
     if data is None:
         raise SpecError([SpecProblem(source, 0, (), "cannot read the spec file (needed for the Source sha256 header)")])
-    model = load_service(doc, source, data)
+    model = load_service(doc, source, data, header_files)
     return {
         f"generated/pv/{model.id}.py": render_python(model),
         f"docs/{model.id}-api.md": render_markdown(model),

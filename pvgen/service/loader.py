@@ -1,9 +1,10 @@
 """Check a service spec and build the ServiceModel, reporting every problem with file, line and path.
 
-All problems are collected before raising, so one run shows everything wrong.  Names
-end up as Python identifiers and docs end up in generated code, so both are checked
-here: names must be plain identifiers (not keywords), docs must be plain one-or-more
-line text; the renderer additionally emits docs only through ``repr``.
+All problems are collected before raising, so one run shows everything wrong.  The
+file itself was read by the one spec loader (``pvgen.loader.read_spec``: limits,
+text rules, ``meta.id`` equal to the file name); here names must be plain Python
+names (full match, not keywords, not a name the generated module already uses).
+Text needs no check of its own: the renderer emits it only through ``pvgen.pysrc``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pvgen.errors import PathPart, SpecError, SpecProblem, expected_keys
+from pvgen.rules import NAME_RE
 from pvgen.runtime.pvoutput.model import (
     COLUMN_TYPES,
     PARAM_TYPES,
@@ -31,10 +33,9 @@ from pvgen.runtime.pvoutput.model import (
 
 from .model import ServiceModel
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WIRE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_PATH = re.compile(r"^[a-z][a-z0-9_]*\.jsp$")
-_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_IDENT = NAME_RE  # the id rules every spec shares (pvgen.rules); always full matches
+_WIRE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_PATH = re.compile(r"[a-z][a-z0-9_]*\.jsp")
 
 TOP_KEYS = ("meta", "base_path", "limits", "errors", "account", "backfill", "records", "rows", "operations")
 META_KEYS = ("id", "kind", "title", "doc")
@@ -163,6 +164,19 @@ TAKEN_CLASS_NAMES = (
     "RowDef",
     "SectionDef",
     "ServiceDef",
+    # functions the module imports from the runtime
+    "annotations",
+    "backfill",
+    "need",
+    "split_fields",
+    "split_sections",
+    "col_int",
+    "col_decimal",
+    "col_date",
+    "col_time",
+    "col_text",
+    "col_flag",
+    "col_period",
 )
 
 
@@ -213,15 +227,12 @@ class _Checker:
         if not isinstance(value, str):
             self.add(self.line(parent, key), here, f"expected text, got {_kind(value)}")
             return default or ""
-        if _TEXT_FORBIDDEN.search(value):
-            self.add(self.line(parent, key), here, "control characters are not allowed")
-            return ""
         return value
 
     def ident(
         self, parent: Any, key: PathPart, value: Any, path: Sequence[PathPart], what: str, reserved: Sequence[str] = ()
     ) -> str:
-        if not isinstance(value, str) or not _IDENT.match(value) or keyword.iskeyword(value):
+        if not isinstance(value, str) or not _IDENT.fullmatch(value) or keyword.iskeyword(value):
             self.add(
                 self.line(parent, key), path, f"{what} must be a plain Python identifier (not a keyword), got {value!r}"
             )
@@ -281,7 +292,7 @@ def _param(ck: _Checker, item: Any, path: Sequence[PathPart], line: int, records
     if m is None or not all(k in m for k in ("key", "name", "type")):
         return None
     key = m["key"]
-    if not isinstance(key, str) or not _WIRE_KEY.match(key):
+    if not isinstance(key, str) or not _WIRE_KEY.fullmatch(key):
         ck.add(
             ck.line(m, "key"),
             (*path, "key"),
@@ -387,7 +398,7 @@ def _columns(ck: _Checker, value: Any, path: Sequence[PathPart], line: int) -> t
     return tuple(out)
 
 
-def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceModel:
+def load_service(doc: Any, source: str, data: bytes | None = None, header_files: tuple[str, ...] = ()) -> ServiceModel:
     """Validate ``doc`` (from pvgen.yamlsrc) and return the model, or raise SpecError."""
     ck = _Checker(source)
     top = ck.mapping(doc, (), 1, TOP_KEYS, ("meta", "base_path", "limits", "errors", "records", "rows", "operations"))
@@ -404,7 +415,7 @@ def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceMod
         )
 
     base_path = ck.string(top, "base_path", ())
-    if base_path and not re.match(r"^/([a-z0-9]+/)+$", base_path):
+    if base_path and not re.fullmatch(r"/([a-z0-9]+/)+", base_path):
         ck.add(ck.line(top, "base_path"), ("base_path",), f"base_path must look like /service/r2/, got {base_path!r}")
 
     lim = ck.mapping(top.get("limits"), ("limits",), ck.line(top, "limits"), LIMIT_KEYS, LIMIT_KEYS) or {}
@@ -504,7 +515,7 @@ def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceMod
             if m is None or not all(k in m for k in ("path", "methods", "params", "reply")):
                 continue
             path = ck.string(m, "path", here)
-            if path and not _PATH.match(path):
+            if path and not _PATH.fullmatch(path):
                 ck.add(ck.line(m, "path"), (*here, "path"), f"path must look like name.jsp, got {path!r}")
             methods = ck.str_list(m, "methods", here)
             for meth in methods:
@@ -518,7 +529,8 @@ def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceMod
                 ck.add(ck.line(m, "fixed"), (*here, "fixed"), f"expected a mapping, got {_kind(fx)}")
             else:
                 for k, v in fx.items():
-                    if not isinstance(v, str) or not re.match(r"^[A-Za-z0-9]+$", v) or not _WIRE_KEY.match(str(k)):
+                    plain = isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9]+", v)
+                    if not plain or not _WIRE_KEY.fullmatch(str(k)):
                         ck.add(ck.line(fx, k), (*here, "fixed", k), f"fixed values must be short plain text, got {v!r}")
                     elif k in keys:
                         ck.add(ck.line(fx, k), (*here, "fixed", k), f"{k!r} is also a parameter")
@@ -647,4 +659,5 @@ def load_service(doc: Any, source: str, data: bytes | None = None) -> ServiceMod
         account_donation_column=acc_don,
         account_interval_column=acc_int,
         backfill_operation=bf_op,
+        header_files=header_files,
     )

@@ -22,6 +22,7 @@ class ServiceModel:
     account_donation_column: str
     account_interval_column: str
     backfill_operation: str
+    header_files: tuple[str, ...] = ()  # the names the generated header shows (validated <id>.yaml)
 
     @property
     def rows(self) -> tuple[RowDef, ...]:

@@ -1,66 +1,46 @@
 """Render a ServiceModel into the generated Python client module and the Markdown reference.
 
-Every piece of spec text reaches the output only through ``pystr`` (a Python string
-literal) or ``md`` (escaped Markdown), so a spec cannot inject code.  The Python is
-emitted already in ``ruff format`` style (exploded calls with magic trailing commas),
-so formatting it again changes nothing.
+Every piece of spec text reaches the Python output only through ``pvgen.pysrc``
+(``py_str`` literals, ``py_doc`` docstrings, data laid out by ``literal``) and the
+Markdown only through ``md``, so a spec cannot inject code; nothing from the spec
+is written into a comment.  The Python is the final text (the same layout
+``ruff format`` gives), so rendering needs no formatter.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from pvgen.pysrc import INDENT, assignment, py_doc, py_str
+from pvgen.render import header_lines as _header_lines
 from pvgen.runtime.pvoutput.model import ColumnDef, OperationDef, ParamDef
 
 from .loader import ERROR_CLASS_NAMES
 from .model import RowType, ServiceModel
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-INDENT = "    "
 
 
-def pystr(text: str) -> str:
-    """A Python string literal in ruff's preferred quotes."""
-    if '"' in text and "'" not in text:
-        return repr(text)
-    return json.dumps(text, ensure_ascii=False)
-
-
-def pylit(value: Any, level: int = 0) -> str:
-    """A Python literal for runtime model data, exploded one item per line."""
-    pad = INDENT * (level + 1)
-    end = INDENT * level
+def _class_names(value: Any) -> set[str]:
+    """Names of the dataclasses a literal of ``value`` constructs (what the module must import)."""
+    names: set[str] = set()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        parts = []
+        names.add(type(value).__name__)
         for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else None
-            if f.default is not dataclasses.MISSING and v == default:
-                continue
-            if f.default_factory is not dataclasses.MISSING and v == f.default_factory():
-                continue
-            parts.append(f"{pad}{f.name}={pylit(v, level + 1)},")
-        if not parts:
-            return f"{type(value).__name__}()"
-        return f"{type(value).__name__}(\n" + "\n".join(parts) + f"\n{end})"
-    if isinstance(value, tuple):
-        if not value:
-            return "()"
-        if len(value) == 1 and not dataclasses.is_dataclass(value[0]) and not isinstance(value[0], tuple):
-            return f"({pylit(value[0], level)},)"  # ruff keeps a one-item tuple inline
-        return "(\n" + "\n".join(f"{pad}{pylit(v, level + 1)}," for v in value) + f"\n{end})"
-    if isinstance(value, str):
-        return pystr(value)
-    if isinstance(value, bool | int) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        return repr(int(value)) if value.is_integer() else repr(value)
-    raise TypeError(f"cannot render {type(value).__name__}")
+            names |= _class_names(getattr(value, f.name))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            names |= _class_names(item)
+    return names
+
+
+def _num(value: float) -> str:
+    """A limit as the reference shows it: whole numbers without a decimal point."""
+    return repr(int(value)) if float(value).is_integer() else repr(value)
 
 
 def md(text: str) -> str:
@@ -144,7 +124,7 @@ def _return_type(op: OperationDef) -> str:
 
 def _column_expr(c: ColumnDef, fields: str, index: int) -> str:
     expr = f"col_{c.type}({fields}, {index})"
-    return f"need({expr}, {pystr(c.name)})" if c.required else expr
+    return f"need({expr}, {py_str(c.name)})" if c.required else expr
 
 
 def _parser_lines(row: RowType) -> list[str]:
@@ -166,19 +146,8 @@ def _parser_lines(row: RowType) -> list[str]:
     return lines
 
 
-def pydoc(text: str, indent: str) -> str:
-    """A triple-quoted docstring for any spec text: backslashes and quotes are escaped, so
-    the text can never close the string early (the loader already refused control characters)."""
-    body = text.strip().replace("\\", "\\\\").replace('"', '\\"')
-    lines = [line.rstrip() for line in body.split("\n")]
-    if len(lines) == 1:
-        return f'"""{lines[0]}"""'
-    rest = "\n".join(f"{indent}{line}" if line else "" for line in lines[1:])
-    return f'"""{lines[0]}\n{rest}\n{indent}"""'
-
-
 def _doc_lines(text: str, what: str) -> str:
-    return pydoc(text.strip() or what, INDENT)
+    return py_doc(text.strip() or what)
 
 
 def _method_doc(op: OperationDef) -> str:
@@ -189,19 +158,19 @@ def _method_doc(op: OperationDef) -> str:
         for p in op.params:
             extra = ", ".join(x for x in (p.key, p.unit, "donation" if p.donation else "") if x)
             lines.append(f"{p.name} ({extra})" + (f": {p.doc}" if p.doc else ""))
-    return pydoc("\n".join(lines), INDENT * 2)
+    return py_doc(*lines, "", indent=INDENT * 2) if len(lines) > 1 else py_doc(*lines)
 
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=False,  # noqa: S701 - output is Python/Markdown; values pass through pystr()/md()
+        autoescape=False,  # noqa: S701 - output is Python/Markdown; values pass through py_str()/md()
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["pystr"] = pystr
+    env.filters["pystr"] = py_str
     env.filters["md"] = md
     return env
 
@@ -221,7 +190,7 @@ def render_python(model: ServiceModel) -> str:
                 "returns": _return_type(op),
                 "kind": op.reply.kind,
                 "row": op.reply.row,
-                "separator": pystr(op.reply.separator),
+                "separator": py_str(op.reply.separator),
             }
         )
     records = []
@@ -235,7 +204,7 @@ def render_python(model: ServiceModel) -> str:
                         "name": f.name,
                         "annotation": _record_field_type(f) if f.required else f"{_record_field_type(f)} | None",
                         "default": None if f.required else "None",
-                        "comment": " ".join(x for x in (f.key, f.unit) if x),
+                        "doc": py_doc(f"{f.key} [{f.unit}]" if f.unit else f.key),
                     }
                     for f in rec.fields
                 ],
@@ -277,9 +246,9 @@ def render_python(model: ServiceModel) -> str:
         ],
         key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n),
     )
-    literal = pylit(svc)
+    literal = assignment("SERVICE", svc)
     candidates = ("ColumnDef", "Limits", "ParamDef", "RecordDef", "ReplyDef", "RowDef", "SectionDef", "ServiceDef")
-    model_imports = sorted({"OperationDef", *(n for n in candidates if f"{n}(" in literal)})
+    model_imports = sorted({"OperationDef", *(n for n in candidates if n in _class_names(svc))})
     body = "\n".join(line for r in rows for line in r["parser"])
     value_imports = sorted(
         {n for n in ("need", "split_fields", "split_sections") if f"{n}(" in body}
@@ -291,7 +260,9 @@ def render_python(model: ServiceModel) -> str:
         .render(
             model=model,
             header=header_lines(model),
-            module_doc=pystr(f"{model.title}: typed client.\n\n{model.doc}".strip()),
+            module_doc=py_doc(f"{model.title}: typed client.", "", model.doc)
+            if model.doc.strip(" ")
+            else py_doc(f"{model.title}: typed client."),
             service_literal=literal,
             model_imports=model_imports,
             value_imports=value_imports,
@@ -311,10 +282,7 @@ ERROR_NAMES = ERROR_CLASS_NAMES
 
 
 def header_lines(model: ServiceModel) -> tuple[str, str]:
-    return (
-        f"Code generated by pvgen from {model.source}. DO NOT EDIT.",
-        f"Source sha256: {model.sha256}; regenerate with: pvgen",
-    )
+    return _header_lines(model.header_files or (model.source,), model.sha256)
 
 
 def _format_of(p: ParamDef) -> str:
@@ -333,13 +301,13 @@ def _format_of(p: ParamDef) -> str:
 def _limits_of(p: ParamDef) -> str:
     parts: list[str] = []
     if p.min is not None:
-        parts.append(f"≥ {pylit(p.min)}")
+        parts.append(f"≥ {_num(p.min)}")
     if p.max is not None:
-        parts.append(f"≤ {pylit(p.max)}")
+        parts.append(f"≤ {_num(p.max)}")
     if p.max_free is not None:
-        parts.append(f"≤ {pylit(p.max_free)} (free)")
+        parts.append(f"≤ {_num(p.max_free)} (free)")
     if p.max_donation is not None:
-        parts.append(f"≤ {pylit(p.max_donation)} (donation)")
+        parts.append(f"≤ {_num(p.max_donation)} (donation)")
     if p.max_len is not None:
         parts.append(f"≤ {p.max_len} chars")
     if p.choices:

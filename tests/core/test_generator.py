@@ -63,7 +63,9 @@ def scratch(tmp_path: Path) -> Path:
     shutil.copytree(
         REPO / "generated",
         root / "generated",
-        ignore=shutil.ignore_patterns("__pycache__", *(f"{s}.py" for s in SERVICE_SPECS)),
+        ignore=shutil.ignore_patterns(
+            "__pycache__", *(f"{s}.py" for s in SERVICE_SPECS), *(f"{s}.yaml" for s in SERVICE_SPECS)
+        ),
     )
     (root / SCHEMA_PATH).parent.mkdir(parents=True)
     shutil.copy(REPO / SCHEMA_PATH, root / SCHEMA_PATH)
