@@ -19,7 +19,6 @@ import importlib
 import ipaddress
 import logging
 import os
-import pkgutil
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -58,15 +57,72 @@ class ConfigError(Exception):
 
 
 def known_specs() -> tuple[str, ...]:
-    """Spec ids of the generated inverter modules (``pv.<id>``), without importing them."""
+    """Spec ids of the inverter modules (``pv.<id>``): the shipped ones, then the user's own.
+
+    ``pv.SPECS`` lists them without importing them; the user's own specs are there
+    once ``PV_SPECS`` or the configuration's ``specs_dir`` was used
+    (``activate_user_specs``).
+    """
     try:
         import pv
     except ImportError:
         return _KNOWN_SPECS
-    names = sorted(
-        m.name for m in pkgutil.iter_modules(pv.__path__) if not m.name.startswith("_") and m.name != "pvoutput"
-    )
-    return tuple(names) or _KNOWN_SPECS
+    return tuple(pv.SPECS) or _KNOWN_SPECS
+
+
+# -- the user's own specs ----------------------------------------------------
+
+
+def specs_dir_of(data: Mapping[str, Any], source: Path | None) -> Path | None:
+    """The ``specs_dir`` key: a folder of the user's own specs (relative to the file's folder)."""
+    value = data.get("specs_dir")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("specs_dir", "expected the path of a folder of spec files")
+    folder = Path(value).expanduser()
+    if not folder.is_absolute() and source is not None:
+        folder = source.parent / folder
+    if not folder.is_dir():
+        raise ConfigError("specs_dir", f"no such folder: {value}")
+    return folder
+
+
+def use_user_specs(folder: Path | None, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Make a folder of user specs available to ``pv`` (``PV_SPECS`` wins); returns its problems."""
+    from pvgen.runtime import userspecs
+
+    if env.get(userspecs.ENV_VAR, "").strip():
+        import pv  # noqa: F401 - importing pv generates and adds the PV_SPECS folder
+
+        state = userspecs.active()
+        return state.problems if state is not None else ()
+    if folder is None:
+        return ()
+    current = userspecs.active()
+    if current is not None and current.folder == folder and not current.problems:
+        return ()
+    state = userspecs.activate(folder)
+    return state.problems if state is not None else ()
+
+
+def activate_user_specs(explicit: str | None = None, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Before any command: the user's specs from ``PV_SPECS`` or the configuration's ``specs_dir``.
+
+    Only that key is read here; a file that cannot be read or parsed is left for
+    the commands that load the configuration to report.  Returns the problems of
+    the user's specs (one line each), empty when there are none or no user specs.
+    """
+    env = os.environ if env is None else env
+    folder: Path | None = None
+    path = find_config(explicit, env)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            data = {}
+        folder = specs_dir_of(data, path)
+    return use_user_specs(folder, env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +184,7 @@ class Config:
     demo: bool = False
     extra_outputs: tuple[str, ...] = field(default=())
     web: WebConfig = field(default_factory=WebConfig)  # the page and /metrics (pvapp.web)
+    specs_dir: Path | None = None  # the user's own specs (PV_SPECS wins), see docs/user-specs.md
 
     @property
     def pvoutput_systems(self) -> dict[int, tuple[str, ...]]:
@@ -258,7 +315,18 @@ def demo_config(env: Mapping[str, str]) -> Config:
     )
 
 
-_TOP_KEYS = ("timezone", "poll_interval", "asleep_after", "clock", "storage", "pvoutput", "ports", "mqtt", "web")
+_TOP_KEYS = (
+    "timezone",
+    "poll_interval",
+    "asleep_after",
+    "clock",
+    "storage",
+    "pvoutput",
+    "ports",
+    "mqtt",
+    "web",
+    "specs_dir",
+)
 _STORAGE_KEYS = ("path", "synchronous", "retry_for")
 _PVOUTPUT_KEYS = (
     "api_key",
@@ -277,6 +345,10 @@ _INVERTER_KEYS = ("spec", "serial", "pvoutput_system", "name", "rated_power")
 
 def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str = "") -> Config:
     _check_keys(data, _TOP_KEYS, "")
+    specs_dir = specs_dir_of(data, Path(source) if source else None)
+    problems = use_user_specs(specs_dir, env)
+    if problems:
+        raise ConfigError("specs_dir", f"the specs in {specs_dir or env.get('PV_SPECS')} have problems: {problems[0]}")
     tz, tz_name = _timezone(data.get("timezone"), "timezone", env)
     poll = _number(data.get("poll_interval", 10.0), "poll_interval", lo=0.5, hi=3600)
     asleep = _number(data.get("asleep_after", 300.0), "asleep_after", lo=1, hi=86400)
@@ -452,6 +524,7 @@ def from_table(data: Mapping[str, Any], *, env: Mapping[str, str], source: str =
         clock=clock,
         source=source,
         web=web,
+        specs_dir=specs_dir,
     )
 
 

@@ -80,6 +80,19 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(level)
 
 
+def _user_specs_ok(args: argparse.Namespace) -> bool:
+    """The user's own specs (``PV_SPECS`` or ``specs_dir``) before any command: every problem, then stop."""
+    from pvapp.config import activate_user_specs
+    from pvgen.pysrc import visible
+
+    problems = activate_user_specs(args.config)
+    for line in problems:
+        print(visible(line), file=sys.stderr)
+    if problems:
+        print(f"pv {args.command}: your specs have {len(problems)} problem(s); fix them first", file=sys.stderr)
+    return not problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pvoutput-service"]:
@@ -109,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pvapp.config import ConfigError
 
     try:
+        if not _user_specs_ok(args):
+            return EXIT_USAGE
         return int(args.func(args) or 0)
     except UsageError as exc:
         text = safe(exc)  # errors echo input: it is shown as data, never as terminal control
