@@ -20,7 +20,7 @@ import jinja2
 
 from .errors import SpecError, SpecProblem
 from .ir import build_ir
-from .loader import SpecDir, display_name, load_spec, read_spec
+from .loader import SpecDir, SpecFile, check_id, display_name, load_spec, read_spec
 from .render import combined_digest, environment, render_inverter, render_package_init
 from .rules import SPEC_SUFFIX
 from .runtime.userspecs import SHIPPED_DIR as SHIPPED_SPECS_DIR
@@ -62,10 +62,13 @@ def render_folder(
     to ``docs_prefix + <id>-api.md`` (none when ``docs_prefix`` is None)."""
     env = env or environment()
     out = Rendered()
+    cache: dict[Path, SpecFile] = {}  # every file parsed once per run, however many specs extend it
     for path in spec_paths(folder.path):
         display = display_name(path, root)
         try:
-            spec = read_spec(path, display, folder.header_name(path.name[: -len(SPEC_SUFFIX)]), taken)
+            spec = cache.get(path) or read_spec(path, display, folder.header_name(path.name[: -len(SPEC_SUFFIX)]))
+            cache[path] = spec
+            check_id(spec, taken)  # also when the file was first read as another spec's parent
             out.sources[path.name] = spec.data.decode("utf-8")
             if spec.kind == "service":
                 from .service import render_service
@@ -79,7 +82,7 @@ def render_folder(
                         out.outputs[docs_prefix + name] = text
                 out.modules.append(spec.id)
                 continue
-            loaded = load_spec(path, root, parents=parents, label=folder.label, taken=taken)
+            loaded = load_spec(path, root, parents=parents, label=folder.label, taken=taken, cache=cache)
             ir = build_ir(loaded, root or folder.path)
             if ir.abstract:
                 continue

@@ -129,13 +129,19 @@ def read_spec(path: Path, display: str, header: str | None = None, taken: dict[s
     doc = loads_yaml(decode_spec(data, display), display)
     if not isinstance(doc, LDict):
         raise SpecError([SpecProblem(display, 1, (), "expected a mapping at the top of the spec")])
-    meta = doc.get("meta")
     stem = path.name[: -len(SPEC_SUFFIX)]
+    spec = SpecFile(stem, spec_kind(doc), path, display, header or f"{stem}{SPEC_SUFFIX}", doc, data)
+    check_id(spec, taken)
+    return spec
+
+
+def check_id(spec: SpecFile, taken: dict[str, str] | None = None) -> None:
+    """``meta.id`` by the id rules: the file's name, a free id (``taken``: ids in use, and where)."""
+    meta = spec.doc.get("meta")
     if isinstance(meta, LDict) and "id" in meta:
-        problem = spec_id_problem(meta["id"], stem, taken)
+        problem = spec_id_problem(meta["id"], spec.id, taken)
         if problem:
-            raise SpecError([SpecProblem(display, meta.line_of("id"), ("meta", "id"), problem)])
-    return SpecFile(stem, spec_kind(doc), path, display, header or f"{stem}{SPEC_SUFFIX}", doc, data)
+            raise SpecError([SpecProblem(spec.display, meta.line_of("id"), ("meta", "id"), problem)])
 
 
 def read_one(path: Path, display: str) -> LDict:
@@ -160,10 +166,15 @@ def load_spec(
     parents: Sequence[SpecDir] = (),
     label: str = "specs",
     taken: dict[str, str] | None = None,
+    cache: dict[Path, SpecFile] | None = None,
 ) -> LoadedSpec:
-    """Load ``path`` and everything it extends (from its own folder, then from ``parents``)."""
+    """Load ``path`` and everything it extends (from its own folder, then from ``parents``).
+
+    ``cache`` keeps the files read during one run, so a base that many specs extend
+    is parsed once (callers pass the same dict for every spec of a run).
+    """
     own = SpecDir(path.parent, label)
-    return _load(path, root, (), (own, *parents), own, taken)
+    return _load(path, root, (), (own, *parents), own, taken, {} if cache is None else cache)
 
 
 def _load(
@@ -173,9 +184,14 @@ def _load(
     search: Sequence[SpecDir],
     here: SpecDir,
     taken: dict[str, str] | None,
+    cache: dict[Path, SpecFile],
 ) -> LoadedSpec:
     display = display_name(path, root)
-    spec = read_spec(path, display, here.header_name(path.name[: -len(SPEC_SUFFIX)]), taken if not seen else None)
+    spec = cache.get(path)
+    if spec is None:
+        spec = read_spec(path, display, here.header_name(path.name[: -len(SPEC_SUFFIX)]))
+        cache[path] = spec
+    check_id(spec, None if seen else taken)
     if spec.kind != "inverter" and seen:
         meta = spec.doc["meta"]
         raise SpecError(
@@ -222,7 +238,7 @@ def _load(
     # a parent found beside the variant keeps the variant's search order; one found further on
     # looks for its own parents from there on (a shipped spec never extends a user's)
     rest = search[search.index(parent_dir) :]
-    parent = _load(parent_path, root, (*seen, spec_id), rest, parent_dir, None)
+    parent = _load(parent_path, root, (*seen, spec_id), rest, parent_dir, None, cache)
     merged = _merge(parent, doc, display, spec_id)
     merged.paths = (*parent.paths, path)
     merged._files = (*parent.files, display)

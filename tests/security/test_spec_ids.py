@@ -112,3 +112,34 @@ def test_a_spec_id_never_shadows_a_name_of_the_pv_package(root: Path, spec_id: s
     rc, lines = validate(root, spec_id, f"meta: {{id: {spec_id}, title: S, extends: cms}}\n")
     assert rc == 1
     assert any(ln.startswith(f"specs/{spec_id}.yaml:1: /meta/id: ") for ln in lines), lines
+
+
+def test_the_reserved_module_names_are_exactly_what_a_generated_module_binds() -> None:
+    """MODULE_IMPORTS and MODULE_DEFINES must follow the template: read them off a generated module."""
+    import ast
+    import enum
+    import importlib
+
+    from pvgen.ir.model import MODULE_DEFINES, MODULE_IMPORTS
+
+    module = importlib.import_module("pv.cms")
+    tree = ast.parse((REPO / "generated" / "pv" / "cms.py").read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imported.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign):
+            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined.add(node.target.id)
+        elif isinstance(node, ast.ClassDef | ast.FunctionDef):
+            defined.add(node.name)
+    from_spec = {
+        name
+        for name in defined
+        if (isinstance(getattr(module, name), type) and issubclass(getattr(module, name), enum.Enum))
+        or (name.endswith("Struct") and name != "FrameStruct")
+    }
+    assert imported == MODULE_IMPORTS
+    assert defined - from_spec - {"__all__"} == MODULE_DEFINES

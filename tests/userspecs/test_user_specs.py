@@ -60,13 +60,15 @@ def test_pvgen_specs_check_only_validates(folder: Path, env: dict[str, str], tmp
 
 
 def test_a_user_spec_cannot_take_a_shipped_id(folder: Path, env: dict[str, str], tmp_path: Path) -> None:
-    (folder / "cms.yaml").write_text("meta: {id: cms, title: Mine, extends: phoenixtec}\n", encoding="utf-8")
+    """Even when another user spec, read first, extends it (the file is then parsed as a parent first)."""
+    shutil.copy(package_dir() / "specs" / "cms.yaml", folder / "cms.yaml")
+    (folder / "a.yaml").write_text("meta: {id: a, title: A, extends: cms}\n", encoding="utf-8")
     result = run([str(PVGEN), "--specs", str(folder)], env, tmp_path)
     assert result.returncode == 1
-    assert (
-        result.stderr.splitlines()[0]
-        == f"{folder}/cms.yaml:1: /meta/id: id 'cms' is already the spec pv/specs/cms.yaml"
-    )
+    assert result.stderr.splitlines() == [
+        f"{folder}/cms.yaml:6: /meta/id: id 'cms' is already the spec pv/specs/cms.yaml",
+        "pvgen: 1 problem(s); nothing written",
+    ]
     assert not list((tmp_path / "cache").rglob("*.py"))
 
 
