@@ -147,12 +147,12 @@ def _parser_lines(row: RowType) -> list[str]:
 
 
 def _doc_lines(text: str, what: str) -> str:
-    return py_doc(text.strip() or what)
+    return py_doc(text if text.strip() else what)
 
 
 def _method_doc(op: OperationDef) -> str:
     """The operation's doc, then one line per parameter: the wire key, unit and meaning."""
-    lines = [op.doc.strip() or op.name]
+    lines = [op.doc if op.doc.strip() else op.name]
     if op.params:
         lines.append("")
         for p in op.params:
