@@ -187,7 +187,17 @@ def main(argv: list[str] | None = None) -> int:
         help="your own specs: validate and generate them for PV_SPECS=DIR (with --check: only validate);"
         " never writes into the installed package",
     )
+    parser.add_argument(
+        "--shipped", action="store_true", help="print the folder of the specs installed with pv (to copy or extend)"
+    )
     args = parser.parse_args(argv)
+    if args.shipped:
+        shipped = installed_specs_dir()
+        if shipped is None:
+            print("pvgen --shipped: the pv package is not installed", file=sys.stderr)
+            return 1
+        print(visible(str(shipped)))
+        return 0
     if args.specs is not None:
         return _user_specs(args.specs, args.check)
     root = (args.root or find_root(Path.cwd())).absolute()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 SPEC_ID = "mine"
 MINE = """\
-# A user's variant of the CMS 2000: one more value, one more model.
+# A CMS 2000 that also reports its peak power at code 0x50.
 meta:
   id: mine
   title: My CMS 2000 variant

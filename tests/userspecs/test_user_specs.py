@@ -133,7 +133,18 @@ def test_specs_dir_in_the_configuration(folder: Path, env: dict[str, str], tmp_p
     assert (result.returncode, result.stderr.strip()) == (2, "config error: specs_dir: no such folder: nowhere")
 
 
-def test_shipped_specs_are_installed_with_the_package() -> None:
+def test_shipped_specs_are_installed_with_the_package(tmp_path: Path) -> None:
     shipped = package_dir() / "specs"
-    assert shutil.which("pvgen", path=str(BIN))
     assert {p.stem for p in shipped.glob("*.yaml")} >= {"phoenixtec", "cms", "orion", "sunezy", "samil", "samil_tcp"}
+    shown = run([str(PVGEN), "--shipped"], clean_env(), tmp_path)
+    assert (shown.returncode, shown.stdout.strip()) == (0, str(shipped))
+
+
+def test_the_walkthrough_in_the_docs_uses_this_very_spec_and_commands() -> None:
+    """docs/user-specs.md shows what these tests (and test_plain_install.py) run."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "user-specs.md").read_text(encoding="utf-8")
+    indented = "".join(f"   {line}\n" if line else "\n" for line in MINE.splitlines())
+    assert indented in doc
+    for command in ("pvgen --specs ~/pv-specs", "pv status --spec mine", "pv decode --spec mine", "pv monitor --port"):
+        assert command in doc, command
+    assert SIM.split("?")[1] in doc
