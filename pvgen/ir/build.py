@@ -16,7 +16,7 @@ from pvgen.runtime.model import FrameFormat, ProtocolSpec
 
 from ..errors import SpecError
 from ..loader import LoadedSpec
-from .check import Checker, check_module_names
+from .check import Checker, check_module_names, check_version_names
 from .commands import build_commands, check_required_commands
 from .examples import build_examples
 from .fields import build_fields
@@ -46,6 +46,7 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     frame = build_frame(doc, chk, abstract)
     transport = build_transport(doc)
     version_type, version_fields = build_version(doc, chk, commands, types)
+    check_version_names(version_type, chk)
     models = build_models(doc, chk, params, version_fields, abstract)
     examples = build_examples(doc, chk, commands, fields, models)
 

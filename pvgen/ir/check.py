@@ -69,3 +69,23 @@ def _module_clash(name: str) -> str | None:
     if name in MODULE_DEFINES:
         return f"class name {name!r} would shadow {name!r}, which the generated module defines"
     return None
+
+
+VERSION_INFO_NAMES = frozenset({"text"})  # VersionInfo's own field: the whole reply as text
+
+
+def check_version_names(version_type: TypeIR | None, chk: Checker) -> None:
+    """The version reply's members become ``VersionInfo`` fields beside its own ``text``."""
+    if version_type is None:
+        return
+    struct = chk.loaded.doc["types"][version_type.id]["struct"]
+    for index, item in enumerate(struct):
+        member = item.get("id") if isinstance(item, LDict) else None
+        if member in VERSION_INFO_NAMES:
+            chk.error(
+                "types",
+                version_type.id,
+                ("struct", index, "id"),
+                f"member id {member!r} is reserved: VersionInfo.{member} holds the whole reply",
+                item.line_of("id"),
+            )
