@@ -29,7 +29,7 @@ from .errors import SpecError, SpecProblem
 from .generate import PACKAGE_DIR, SCHEMA_PATH, installed_specs_dir, render_all
 from .ir import build_ir
 from .loader import SpecDir, display_name, load_spec, read_spec
-from .pysrc import visible
+from .runtime.text import shown
 
 __all__ = ["SCHEMA_PATH", "find_root", "main", "render_all"]
 
@@ -97,7 +97,7 @@ def write_text(target: Path, text: str) -> None:
 
 def _generate_repo(root: Path, check: bool) -> int:
     if not (root / "specs").is_dir():
-        print(f"pvgen: no specs/ directory under {visible(str(root))}", file=sys.stderr)
+        print(f"pvgen: no specs/ directory under {shown(str(root))}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     outputs, problems = render_all(root)
@@ -109,7 +109,7 @@ def _generate_repo(root: Path, check: bool) -> int:
     links = _symlinks(root, sorted(outputs))
     if links:
         for rel in links:
-            print(f"pvgen: {visible(rel)} is a symbolic link; pvgen never writes through one", file=sys.stderr)
+            print(f"pvgen: {shown(rel)} is a symbolic link; pvgen never writes through one", file=sys.stderr)
         print(f"pvgen: {len(links)} problem(s); nothing written", file=sys.stderr)
         return 1
     stale: list[str] = []
@@ -123,7 +123,7 @@ def _generate_repo(root: Path, check: bool) -> int:
             diff = difflib.unified_diff(
                 (current or "").splitlines(keepends=True), text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}", n=1
             )
-            sys.stderr.writelines(visible(line.rstrip("\n")) + "\n" for line in list(diff)[:40])
+            sys.stderr.writelines(shown(line.rstrip("\n")) + "\n" for line in list(diff)[:40])
         else:
             write_text(target, text)
     known = set(outputs)
@@ -140,7 +140,7 @@ def _generate_repo(root: Path, check: bool) -> int:
     elapsed = time.perf_counter() - started
     if check:
         if stale:
-            names = ", ".join(visible(s) for s in stale)
+            names = ", ".join(shown(s) for s in stale)
             print(f"pvgen --check: stale or unexpected generated files: {names}; run pvgen", file=sys.stderr)
             return 1
         print(f"pvgen --check: {len(outputs)} generated files are up to date ({elapsed:.2f} s)")
@@ -153,7 +153,7 @@ def _user_specs(folder: Path, check: bool) -> int:
     from .runtime import userspecs
 
     if not folder.is_dir():
-        print(f"pvgen --specs: no such folder: {visible(str(folder))}", file=sys.stderr)
+        print(f"pvgen --specs: no such folder: {shown(str(folder))}", file=sys.stderr)
         return 2
     result = userspecs.check(folder) if check else userspecs.prepare(folder)
     for p in result.problems:
@@ -163,10 +163,10 @@ def _user_specs(folder: Path, check: bool) -> int:
         return 1
     ids = ", ".join(result.modules) or "none"
     if check:
-        print(f"pvgen --specs: {len(result.modules)} spec(s) valid in {visible(str(folder))}: {ids}")
+        print(f"pvgen --specs: {len(result.modules)} spec(s) valid in {shown(str(folder))}: {ids}")
         return 0
-    print(f"pvgen --specs: {len(result.modules)} module(s) ({ids}) in {visible(str(result.module_dir))}")
-    print(f"use them with PV_SPECS={visible(str(folder.absolute()))} (or specs_dir in pv.toml)")
+    print(f"pvgen --specs: {len(result.modules)} module(s) ({ids}) in {shown(str(result.module_dir))}")
+    print(f"use them with PV_SPECS={shown(str(folder.absolute()))} (or specs_dir in pv.toml)")
     return 0
 
 
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         if shipped is None:
             print("pvgen --shipped: the pv package is not installed", file=sys.stderr)
             return 1
-        print(visible(str(shipped)))
+        print(shown(str(shipped)))
         return 0
     if args.specs is not None:
         return _user_specs(args.specs, args.check)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .pysrc import visible
+from .runtime.text import shown
 
 PathPart = str | int
 
@@ -32,7 +32,7 @@ class SpecProblem:
 
     def __str__(self) -> str:
         """One line, with anything a terminal would act on (newlines, escapes) made visible."""
-        return visible(f"{self.file}:{self.line}: {format_path(self.path)}: {self.message}")
+        return shown(f"{self.file}:{self.line}: {format_path(self.path)}: {self.message}")
 
 
 class SpecError(Exception):

@@ -86,13 +86,6 @@ def escaped(text: str) -> str:
     return "".join(_escape_char(ch, "") for ch in text)
 
 
-def visible(text: str) -> str:
-    """Text for a terminal or a log: printable characters as they are, every other one as an escape."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else _escape_char(ch, "") for ch in text)
-
-
 def py_bytes(data: bytes) -> str:
     quote = _quote_for(data.decode("latin-1"))
     out = []

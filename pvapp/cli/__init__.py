@@ -83,11 +83,11 @@ def _setup_logging(verbose: int) -> None:
 def _user_specs_ok(args: argparse.Namespace) -> bool:
     """The user's own specs (``PV_SPECS`` or ``specs_dir``) before any command: every problem, then stop."""
     from pvapp.config import activate_user_specs
-    from pvgen.pysrc import visible
+    from pvgen.runtime.text import shown
 
     problems = activate_user_specs(args.config)
     for line in problems:
-        print(visible(line), file=sys.stderr)
+        print(shown(line), file=sys.stderr)
     if problems:
         print(f"pv {args.command}: your specs have {len(problems)} problem(s); fix them first", file=sys.stderr)
     return not problems

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pvgen.pysrc import INDENT, assignment, py_bytes, py_doc, py_str, visible
+from pvgen.pysrc import INDENT, assignment, py_bytes, py_doc, py_str
 
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=60)
 
@@ -47,11 +47,6 @@ def test_py_doc_is_one_docstring_holding_each_line(lines: list[str]) -> None:
     value = body[0].value.value
     for line in lines:
         assert line.strip(" ") in value
-
-
-def test_visible_shows_escapes_instead_of_acting_on_them() -> None:
-    assert visible("a\x1b[2Jb\nc\u202ed") == "a\\x1b[2Jb\\nc\\u202ed"
-    assert visible("plain °C") == "plain °C"
 
 
 @dataclass(frozen=True)
