@@ -27,16 +27,20 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pv
 import pytest
 
 from .conftest import REPO, pv_cmd, pv_env
-from .documented import documented_commands, expand
+from .documented import DOC_FILES, documented_commands, expand
 from .night import local_hour, zone_at
+
+SHIPPED_SPECS = pv.SHIPPED_SPECS  # a --spec not among them is a user spec the docs write
 
 HOURS = (0, 12)
 SERIAL = "0905BO0139"  # the simulated CMS 2000's serial (captured model data)
@@ -109,6 +113,30 @@ class Folder:
             self.listen = _closed_port()
             self._start("simulate", "--spec", "samil_tcp", "--connect", f"127.0.0.1:{self.listen}")
         return self.listen
+
+    def user_spec(self, spec_id: str) -> None:
+        """A spec of the user's own, written as docs/user-specs.md writes it, and PV_SPECS pointing at it."""
+        specs = self.path / "home" / "pv-specs"
+        target = specs / f"{spec_id}.yaml"
+        if target.exists():
+            return
+        text = next(
+            (
+                m.group(1)
+                for doc in DOC_FILES
+                for m in re.finditer(
+                    rf"cat > ~/pv-specs/{re.escape(spec_id)}\.yaml <<'EOF'\n(.*?)^\s*EOF$",
+                    doc.read_text(encoding="utf-8"),
+                    re.S | re.M,
+                )
+            ),
+            None,
+        )
+        assert text is not None, f"--spec {spec_id}: not shipped, and no doc writes ~/pv-specs/{spec_id}.yaml"
+        specs.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text), encoding="utf-8")
+        self.env["PV_SPECS"] = str(specs)
+        self.env["PV_SPECS_CACHE"] = str(self.path / "spec-cache")
 
     def _start(self, *args: str) -> subprocess.Popen[str]:
         sim = subprocess.Popen(pv_cmd(*args), env=self.env, stdout=subprocess.PIPE, text=True)
@@ -183,6 +211,8 @@ def concrete(words: tuple[str, ...], folder: Folder) -> list[str]:
             tok = str(folder.path / "out.file") if prev in ("-o", "--output") else _capture(folder)
         elif tok in ("<id>", "ID") and prev == "--spec":
             tok = "cms"
+        elif prev == "--spec" and tok not in SHIPPED_SPECS:
+            folder.user_spec(tok)  # a spec of the user's own, as the docs write it
         elif tok == "$USER":
             # as the README means it: the user who runs sudo (never root, which the unit refuses)
             tok = getpass.getuser() if getpass.getuser() != "root" else "nobody"
