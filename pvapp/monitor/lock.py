@@ -127,6 +127,8 @@ def port_lock(port: str, env: Mapping[str, str] | None = None) -> FileLock | Non
     """The lock of a serial device or a TCP bridge; None for in-process simulators."""
     if port.startswith("sim://"):
         return None  # a fresh simulator in this process: nothing is shared
+    if re.search(r"://[^/?]*:0(?:[/?]|$)", port):
+        return None  # an ephemeral TCP port (port 0): the kernel gives every process its own
     key = port.split("?", 1)[0] if "://" in port else os.path.realpath(port)
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", key).strip("_")
     if len(name) > 80:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pvapp.clock import ScaledClock
 REPO = Path(__file__).resolve().parents[2]
 BRISBANE = ZoneInfo("Australia/Brisbane")  # no DST; the local PVOutput service's default system zone
 API_KEY = "test-key-0123456789abcdef"
+_LOCK_DIR = Path(tempfile.mkdtemp(prefix="pv-test-locks-"))
 
 
 def pv_cmd(*args: str) -> list[str]:
@@ -30,6 +32,8 @@ def pv_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
     env["PYTHONUNBUFFERED"] = "1"
     env["PV_WEB"] = "127.0.0.1:0"  # `pv monitor` serves its page on an ephemeral loopback port in tests
+    # port locks of this test run only: another checkout's tests on this machine never hold ours
+    env["PV_LOCK_DIR"] = str(_LOCK_DIR)
     env.update(extra)
     return env
 

@@ -274,3 +274,16 @@ def test_two_monitors_on_one_port_the_second_is_refused_even_through_a_link(tmp_
     finally:
         sim.terminate()
         sim.communicate(timeout=20)
+
+
+def test_port_locks_name_real_ports_and_skip_ephemeral_ones(tmp_path: Path) -> None:
+    """Port 0 is the kernel's to hand out: two monitors on listen://127.0.0.1:0 never share a port."""
+    from pvapp.monitor.lock import port_lock
+
+    env = {"PV_LOCK_DIR": str(tmp_path)}
+    assert port_lock("listen://127.0.0.1:0", env) is None
+    assert port_lock("socket://127.0.0.1:0?logging=debug", env) is None
+    assert port_lock("sim://cms", env) is None
+    fixed = port_lock("listen://127.0.0.1:1200", env)
+    assert fixed is not None and fixed.path.parent == tmp_path
+    assert port_lock("socket://10.0.0.5:8899", env) is not None
