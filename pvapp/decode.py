@@ -9,9 +9,11 @@ only frames whose length and checksum hold are decoded.
 
 Status and parameter replies are meaningless without the layout the inverter
 sent, so the decoder remembers each inverter's layout replies as they pass by
-and decodes later replies through them, exactly as the client does.  A reply
-seen before any layout is reported with its raw words rather than guessed at,
-unless the caller supplies a layout.
+and decodes later replies through them, exactly as the client does.  Units
+without a layout query read by the fixed word order of their model: the one
+the caller names (``model``), else the fixed-layout model the reply's code and
+length fit.  A reply seen before any layout, with no fixed layout that fits,
+is reported with its raw words rather than guessed at.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from enum import IntEnum, IntFlag
 from types import ModuleType
 from typing import Any, BinaryIO
 
+from pvgen.runtime.codec import decode_payload
 from pvgen.runtime.framing import Frame, Framer, FramerStats
-from pvgen.runtime.model import CommandDef, ProtocolSpec
+from pvgen.runtime.model import CommandDef, ModelDef, ProtocolSpec, code_label
 from pvgen.runtime.text import safe
 
 __all__ = [
@@ -315,13 +318,20 @@ class StreamDecoder:
         *,
         status_layout: Sequence[int] | None = None,
         param_layout: Sequence[int] | None = None,
+        model: str | None = None,
     ) -> None:
         self.module = load_spec_module(spec)
         self.spec: ProtocolSpec = self.module.SPEC
+        try:
+            self.model: ModelDef | None = self.spec.model(model) if model is not None else None
+        except KeyError as exc:
+            raise CaptureError(str(exc.args[0])) from None
         self.framer = Framer(self.module.CODEC)
         self._requests: dict[tuple[int, int], CommandDef] = {(c.control, c.function): c for c in self.spec.commands}
         self._replies: dict[tuple[int, int], CommandDef] = {
-            (c.control, c.reply_function): c for c in self.spec.commands if c.reply_function is not None
+            (c.control, f): c
+            for c in self.spec.commands
+            for f in (*c.reply_functions, *(() if c.end_function is None else (c.end_function,)))
         }
         self._default_layouts: dict[str, tuple[int, ...] | None] = {
             "status": tuple(status_layout) if status_layout is not None else None,
@@ -346,10 +356,20 @@ class StreamDecoder:
     def record(self, frame: Frame) -> dict[str, Any]:
         self.count += 1
         key = (frame.control, frame.function)
+        lead = self.module.CODEC.direction_of(frame.raw)
         cmd = self._replies.get(key)
         direction = "reply"
-        if cmd is None or (
-            key in self._requests and frame.dst is not None and frame.dst != self.spec.frame.host_address
+        if lead is False or (
+            lead is None
+            and (
+                cmd is None
+                or (
+                    key in self._requests
+                    and frame.dst is not None
+                    and frame.src == self.spec.frame.host_address
+                    and frame.dst != self.spec.frame.host_address
+                )
+            )
         ):
             cmd = self._requests.get(key)
             direction = "request"
@@ -376,13 +396,29 @@ class StreamDecoder:
 
     def _decode_request(self, cmd: CommandDef, frame: Frame, rec: dict[str, Any]) -> None:
         payload = frame.payload
-        if cmd.request_type == "register_request":
+        if cmd.id == "register":
             serial, address = self.module.decode_register(payload)
             rec["values"] = {"serial": serial, "address": address}
-        elif cmd.request_type == "value16" and len(payload) == 2:
-            rec["values"] = {"value": payload[0] << 8 | payload[1]}
+            return
+        t = self.spec.payload_type(cmd.request_type)
+        if t is not None and (t.size is None or t.size == len(payload)):
+            rec["values"] = _as_values(t.kind, decode_payload(t, payload))
         else:
             rec["payload"] = payload.hex()
+
+    def _word_layout(self, what: str, frame: Frame) -> tuple[int, ...] | None:
+        """The layout a status or parameter reply is decoded with (see the module docstring)."""
+        layout = self._layouts.get((what, frame.src), self._default_layouts[what])
+        if layout is not None:
+            return layout
+        model = self.model
+        fixed_here = model is not None and (model.status_fixed if what == "status" else model.param_fixed)
+        if model is not None and fixed_here and (what != "status" or model.status_reply in (None, frame.function)):
+            return model.status_layout if what == "status" else model.param_layout
+        fixed = self.spec.fixed_model_for(what, frame.function, len(frame.payload), prefer=model)
+        if fixed is None:
+            return None
+        return fixed.status_layout if what == "status" else fixed.param_layout
 
     def _decode_reply(self, cmd: CommandDef, frame: Frame, rec: dict[str, Any]) -> None:
         module = self.module
@@ -392,9 +428,11 @@ class StreamDecoder:
             self._layouts[("status" if cmd.id == "status_layout" else "parameters", frame.src)] = layout
             rec["layout"] = list(layout)
         elif cmd.id in ("status", "parameters"):
-            layout = self._layouts.get((cmd.id, frame.src), self._default_layouts[cmd.id])
+            layout = self._word_layout(cmd.id, frame)
             if layout is None:
-                rec["error"] = f"no {cmd.id} layout seen yet from this inverter: raw words only"
+                rec["error"] = (
+                    f"no {cmd.id} layout seen yet from this inverter, and no fixed layout fits: raw words only"
+                )
                 rec["words"] = [
                     int.from_bytes(frame.payload[i : i + 2], "big") for i in range(0, len(frame.payload), 2)
                 ]
@@ -402,18 +440,31 @@ class StreamDecoder:
             decoded = (module.decode_status if cmd.id == "status" else module.decode_parameters)(layout, frame.payload)
             rec["values"] = decoded.values()
             if decoded.unknown:
-                rec["unknown"] = {f"0x{code:02x}": raw for code, raw in decoded.unknown}
+                rec["unknown"] = {_code_key(code): raw for code, raw in decoded.unknown}
             if cmd.id == "status":
                 rec["mode"] = decoded.mode_label
                 rec["faults"] = list(decoded.faults)
-        elif kind == "version_info":
+        elif cmd.id == "version":
             rec["values"] = {k: _plain(v) for k, v in asdict(module.decode_version(frame.payload)).items()}
-        elif kind == "serial_number":
+        elif cmd.id == "discover":
             rec["values"] = {"serial": frame.payload.decode("latin-1").strip("\x00 ")}
-        elif kind == "ack":
-            rec["values"] = {"code": frame.payload[0] if frame.payload else None}
+        elif (t := self.spec.payload_type(kind)) is not None and (t.size is None or t.size == len(frame.payload)):
+            rec["values"] = _as_values(t.kind, decode_payload(t, frame.payload))
         elif frame.payload:
             rec["payload"] = frame.payload.hex()
+
+
+def _code_key(code: int) -> str:
+    """``0x2f`` for a layout code, ``word 12`` for an unused position of a fixed layout."""
+    label = code_label(code)
+    return label.lower() if label.startswith("0x") else label
+
+
+def _as_values(kind: str, decoded: Any) -> dict[str, Any]:
+    """A decoded payload as the record's ``values``: a struct's members, else one entry."""
+    if kind == "struct":
+        return {k: v.hex() if isinstance(v, bytes) else v for k, v in decoded.items()}
+    return {"items" if kind == "array" else "text": decoded}
 
 
 def decode_stream(
@@ -423,6 +474,7 @@ def decode_stream(
     status_layout: Sequence[int] | None = None,
     param_layout: Sequence[int] | None = None,
     stats: list[FramerStats] | None = None,
+    model: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Decode every frame found in ``data`` (wire bytes) with the spec's framer.
 
@@ -432,7 +484,7 @@ def decode_stream(
     ``faults``, ``unknown`` or ``error``.  Pass a list as ``stats`` to receive
     the framer's counts of garbage, bad checksums and truncated frames at the end.
     """
-    decoder = StreamDecoder(spec, status_layout=status_layout, param_layout=param_layout)
+    decoder = StreamDecoder(spec, status_layout=status_layout, param_layout=param_layout, model=model)
     view = memoryview(data)
     for start in range(0, len(data), CHUNK):
         yield from decoder.feed(bytes(view[start : start + CHUNK]))

@@ -323,9 +323,27 @@ HEX_BYTES = Str(
     what="hex bytes such as 'aa aa'",
     doc="bytes in hex, spaces allowed",
 )
+
+
+def _per_direction(doc: str) -> AnyOf:
+    """Hex bytes for both directions, or ``{request: .., reply: ..}``."""
+    return AnyOf(
+        shapes=[
+            (_is_str, HEX_BYTES),
+            (
+                lambda v: isinstance(v, dict),
+                Map(keys={"request": HEX_BYTES, "reply": HEX_BYTES}, doc="per direction"),
+            ),
+        ],
+        what="hex bytes or {request: .., reply: ..}",
+        doc=doc,
+    )
+
+
 CODE8 = Int(min=0, max=255, doc="one-byte field or parameter code")
 CODE16 = Int(min=0, max=0xFFFF, doc="command code: control byte << 8 | function byte")
 DOC = Str(doc="documentation, copied into docstrings")
+ADDRESS = Int(min=0, max=0xFFFF, doc="a frame address")
 UNITS = ("", "W", "kW", "Wh", "kWh", "V", "A", "Hz", "°C", "h", "s", "mΩ", "Ω", "%", "VA", "var")
 DEVICE_CLASSES = ("energy", "power", "voltage", "current", "frequency", "temperature", "duration", "enum")
 STATE_CLASSES = ("measurement", "total", "total_increasing")
@@ -359,9 +377,19 @@ TYPE_DEF = Map(
     doc="a payload type: exactly one of struct, text or array",
 )
 
+ALTERNATIVE = Map(
+    keys={
+        "code": CODE8,
+        "codes": ListOf(CODE8, min_items=1, doc="one code per 16-bit word, high word first"),
+        "doc": DOC,
+    },
+    doc="other codes carrying the same value (exactly one of code, codes; as many words as the field)",
+)
+
 FIELD_COMMON: dict[str, Node] = {
     "code": CODE8,
     "codes": ListOf(CODE8, min_items=1, doc="one code per 16-bit word, high word first"),
+    "alternatives": ListOf(ALTERNATIVE, min_items=1, doc="tried in order when a layout lacks the field's own codes"),
     "label": Str(
         doc="display label; pv 0.2 calls use their own (docs/legacy.md)", pattern=r"^[ -~]{1,24}$", what="a label"
     ),
@@ -404,9 +432,13 @@ COMMAND = Map(
         "request": CODE16,
         "request_type": Ident(doc="payload type of the request (default: empty)"),
         "reply": AnyOf(
-            shapes=[(lambda v: v is None or v == "none", AnyValue()), (_is_number, CODE16)],
-            what="a command code or none",
-            doc="reply command code, or none when the device never answers",
+            shapes=[
+                (lambda v: v is None or v == "none", AnyValue()),
+                (_is_number, CODE16),
+                (lambda v: isinstance(v, list), ListOf(CODE16, min_items=2, doc="every reply code the unit may send")),
+            ],
+            what="a command code, a list of codes or none",
+            doc="reply command code (or codes), or none when the device never answers",
         ),
         "reply_type": Ident(doc="payload type of the reply"),
         "until": Int(
@@ -414,7 +446,14 @@ COMMAND = Map(
             max=0xFFFF,
             doc="the reply is a series: frames with the reply code repeat until a frame with this code ends it",
         ),
-        "to": Choice(("inverter", "broadcast"), doc="destination address"),
+        "to": AnyOf(
+            shapes=[
+                (_is_str, Choice(("inverter", "broadcast"))),
+                (_is_number, ADDRESS),
+            ],
+            what="inverter, broadcast or a fixed address",
+            doc="destination: the registered inverter, the broadcast address, or a fixed address",
+        ),
         "unsafe": Bool(doc="writes to the inverter"),
         "doc": DOC,
     },
@@ -424,17 +463,29 @@ COMMAND = Map(
 ENUM_VALUE = Map(keys={"id": Ident(), "label": Str(), "doc": DOC}, required=("id",))
 FLAG_BIT = Map(keys={"id": Ident(), "label": Str(), "doc": DOC}, required=("id",))
 
+FIXED_LAYOUT = ListOf(
+    AnyOf(
+        shapes=[(lambda v: v is None, AnyValue()), (lambda v: not isinstance(v, bool), CODE8)],
+        what="a code or ~ (an unused word)",
+    ),
+    min_items=1,
+    doc="the word order of a unit without a layout query: one code per word, ~ for a word kept raw",
+)
+
 MODEL = Map(
     keys={
         "title": Str(),
         "rated_power": Int(min=1, max=1_000_000, doc="W"),
-        "status_layout": ListOf(CODE8),
-        "param_layout": ListOf(CODE8),
+        "status_layout": ListOf(CODE8, doc="the unit's answer to the status layout query"),
+        "param_layout": ListOf(CODE8, doc="the unit's answer to the parameter layout query"),
+        "fixed_status": FIXED_LAYOUT,
+        "fixed_params": FIXED_LAYOUT,
+        "status_reply": CODE16,
         "version": DictOf(Str(), doc="version text field id -> exact text, padding included"),
         "parameters": DictOf(Num(), doc="parameter id -> scaled value"),
         "doc": DOC,
     },
-    required=("title", "status_layout"),
+    required=("title",),
 )
 
 EXAMPLE = Map(
@@ -446,6 +497,7 @@ EXAMPLE = Map(
         "hex": HEX_BYTES,
         "model": Ident(doc="model whose layouts decode this frame"),
         "values": DictOf(AnyValue(), doc="expected decoded values by field id"),
+        "reject": Str(doc="the frame must be refused, with a reason containing this text"),
         "doc": DOC,
     },
     required=("id", "source", "command", "direction", "hex"),
@@ -469,19 +521,36 @@ SPEC = Map(
         ),
         "frame": Map(
             keys={
-                "sync": HEX_BYTES,
+                "sync": _per_direction("sync bytes, inside the checksum"),
+                "prefix": _per_direction("bytes before the sync, outside the checksum (SISER: 02)"),
                 "addresses": AnyOf(
                     shapes=[
                         (lambda v: v == "none", AnyValue()),
                         (
                             lambda v: isinstance(v, dict),
                             Map(
-                                keys={"width": Int(min=1, max=2), "host": Int(min=0), "broadcast": Int(min=0)},
+                                keys={
+                                    "width": Int(min=1, max=2),
+                                    "host": Int(min=0, doc="source of every request"),
+                                    "broadcast": Int(min=0, doc="destination of broadcast requests"),
+                                    "inverter": Int(
+                                        min=0, doc="a request to bus address n goes to inverter | n (default 0)"
+                                    ),
+                                    "reply_from": Int(
+                                        min=0, doc="a reply from bus address n comes from reply_from | n"
+                                    ),
+                                    "reply_to": Choice(
+                                        ("host", "request"),
+                                        doc="replies go to the host, or to the request's destination without"
+                                        " its bus address",
+                                    ),
+                                    "first": Int(min=1, max=255, doc="bus address of the first registered inverter"),
+                                },
                                 required=("width", "host", "broadcast"),
                             ),
                         ),
                     ],
-                    what="'none' or {width, host, broadcast}",
+                    what="'none' or {width, host, broadcast, ...}",
                 ),
                 "ident": Map(keys={"width": Int(min=1, max=2), "request": Int(min=0)}, required=("width", "request")),
                 "length_width": Int(min=1, max=2),

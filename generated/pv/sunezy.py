@@ -29,9 +29,10 @@ from pvgen.runtime.model import (
     ProtocolSpec,
     TextField,
     TransportDefaults,
+    TypeDef,
 )
 
-_codec.require_api(1)
+_codec.require_api(2)
 
 __all__ = [
     "CODEC",
@@ -946,6 +947,27 @@ SPEC = ProtocolSpec(
             rated_power=2800,
         ),
     ),
+    types=(
+        TypeDef(id="serial_number", kind="text", width=10),
+        TypeDef(id="register_request", kind="struct", members=(("serial", "text", 10), ("address", "u8", 1))),
+        TypeDef(id="ack", kind="struct", members=(("code", "u8", 1),)),
+        TypeDef(id="code_list", kind="array", item="u8"),
+        TypeDef(id="word_list", kind="array", item="u16"),
+        TypeDef(id="value16", kind="struct", members=(("value", "u16", 2),)),
+        TypeDef(
+            id="version_info",
+            kind="struct",
+            members=(
+                ("device_type", "text", 1),
+                ("va_rating", "text", 6),
+                ("firmware", "text", 5),
+                ("model", "text", 16),
+                ("manufacturer", "text", 16),
+                ("serial", "text", 16),
+                ("tail", "text", 4),
+            ),
+        ),
+    ),
 )
 """Everything the spec says, as data: the simulator, monitor and MQTT discovery read it."""
 
@@ -1179,8 +1201,16 @@ def encode_version(fields: Mapping[str, str]) -> bytes:
 
 decode_layout = _codec.decode_layout
 encode_layout = _codec.encode_layout
-encode_register = _client.encode_register
-decode_register = _client.decode_register
+
+
+def encode_register(serial: str | bytes, address: int) -> bytes:
+    """The register request payload, built through the spec's register type (widths and padding)."""
+    return _client.register_payload(SPEC, serial, address)
+
+
+def decode_register(payload: bytes) -> tuple[str, int]:
+    """(serial, address) of a register request payload."""
+    return _client.read_register(SPEC, payload)
 
 
 class Inverter(_legacy.LegacyInverter[Status, Parameters, VersionInfo]):

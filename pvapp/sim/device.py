@@ -27,6 +27,7 @@ HISTORY_DAYS = 400  # days of hourly energy an inverter keeps (Samil TCP history
 PAST_DAYS = 31  # days before the simulator's start that the history makes up from the day model
 
 _STRING_RE = re.compile(r"^(vpv|ipv|ppv)(\d)$")
+_PHASE_RE = re.compile(r"^(vac|iac|fac)_l([23])$")
 
 
 def _enum_value(spec: ProtocolSpec, field_id: str, *names: str) -> int | None:
@@ -47,11 +48,12 @@ def _bits(fdef: FieldDef) -> int:
     return 16 * len(fdef.codes)
 
 
-def split_words(fdef: FieldDef, raw: int) -> dict[int, int]:
-    """A raw value of a (multi-word) field as code -> u16 word, high word first."""
+def split_words(fdef: FieldDef, raw: int, codes: tuple[int, ...] | None = None) -> dict[int, int]:
+    """A raw value of a (multi-word) field as code -> u16 word, high word first (``codes``: where it sits)."""
     words = {}
-    n = len(fdef.codes)
-    for i, code in enumerate(fdef.codes):
+    codes = fdef.codes if codes is None else codes
+    n = len(codes)
+    for i, code in enumerate(codes):
         words[code] = (raw >> (16 * (n - 1 - i))) & 0xFFFF
     return words
 
@@ -102,7 +104,7 @@ class SimInverter:
         self._t_start_param = self._t_start_id()
         # protocol state
         self.registered = not self.spec.registration
-        self.address = self.spec.frame.broadcast_address
+        self.address = 0  # bus address; 0 until registered
         # energy state
         self.t = start
         self.e_total = e_total
@@ -303,7 +305,7 @@ class SimInverter:
         self.woke_at = when
         self.wakes += 1
         self.registered = not self.spec.registration
-        self.address = self.spec.frame.broadcast_address
+        self.address = 0  # bus address; 0 until registered
         if when.date() != self.e_today_date:
             self.e_yesterday = self.e_today
             self.e_today = 0.0
@@ -312,7 +314,7 @@ class SimInverter:
     def _sleep(self) -> None:
         self.awake = False
         self.registered = not self.spec.registration
-        self.address = self.spec.frame.broadcast_address
+        self.address = 0  # bus address; 0 until registered
 
     def reported_e_today(self, when: datetime) -> float:
         """E-Today as the unit shows it: optionally yesterday's for a while after dawn (CMS 2000 habit)."""
@@ -352,7 +354,9 @@ class SimInverter:
             return dict(self._pinned), dict(self._pinned_raw)
         ph = self.physics(when)
         present = set(layout)
-        fields = [f for f in self.spec.fields if all(c in present for c in f.codes)]
+        fields = [f for f in self.spec.fields if f.codes_in(present) is not None]
+        # a three-phase unit (canonical vac_l2 / vac_l3 in its layout) shares its power over the phases
+        phases = 1 + sum(1 for f in fields if f.id in ("vac_l2", "vac_l3"))
         strings = sorted(
             {int(m.group(2)) for f in fields if (m := _STRING_RE.match(f.id)) and m.group(1) == "vpv"}
         ) or [1]
@@ -363,10 +367,23 @@ class SimInverter:
         for f in fields:
             fid = f.id
             m = _STRING_RE.match(fid)
+            p = _PHASE_RE.match(fid)
             if fid == "pac":
                 v: float = round(ph["pac"])
-            elif fid in ("vac", "iac", "fac", "temperature", "vpv") or fid in ("ipv", "ppv"):
+            elif fid == "iac":
+                v = ph["iac"] / phases
+            elif fid in ("vac", "fac", "temperature", "vpv") or fid in ("ipv", "ppv"):
                 v = ph[fid]
+            elif p:
+                kind, n = p.group(1), int(p.group(2))
+                if kind == "iac":
+                    v = ph["iac"] / phases
+                elif kind == "vac":
+                    v = ph["vac"] * (1.0 + 0.004 * (n - 1))  # phases differ a little
+                else:
+                    v = ph["fac"]
+            elif fid == "heatsink_temperature":
+                v = ph["temperature"] + 4.0 if self.awake else ph["temperature"]
             elif m:
                 kind, n = m.group(1), int(m.group(2))
                 if n not in used:
@@ -387,7 +404,7 @@ class SimInverter:
             elif fid == "error":
                 v = self.error_bits
             elif f.na_values:
-                raw.update(split_words(f, f.na_values[0]))
+                raw.update(split_words(f, f.na_values[0], f.codes_in(present)))
                 continue
             else:
                 v = 0
@@ -397,8 +414,9 @@ class SimInverter:
                 f = self.spec.field(fid)
             except KeyError:
                 continue
-            if all(c in present for c in f.codes):
-                raw.update(split_words(f, (1 << _bits(f)) - 1 if wild_raw is None else wild_raw))
+            codes = f.codes_in(present)
+            if codes is not None:
+                raw.update(split_words(f, (1 << _bits(f)) - 1 if wild_raw is None else wild_raw, codes))
         return values, raw
 
     @staticmethod

@@ -21,7 +21,7 @@ class Line:
 
     def __init__(self, sim: Simulator, *, baud_pacing: bool | None = None, baud: int | None = None) -> None:
         self.sim = sim
-        self.framer = sim.new_framer()
+        self.framer = sim.new_framer("request")
         pacing = sim.options.baud_pacing if baud_pacing is None else baud_pacing
         rate = baud or sim.options.baud or sim.spec.transport.baudrate
         self.byte_time = 10.0 / rate if pacing else 0.0

@@ -6,12 +6,18 @@ uses what that module and its ``SPEC`` provide: the frame format, the command
 table, the models' captured layouts and version texts, and the generated
 encoders.  A new spec therefore gets a simulated inverter without new code.
 
-Addressing follows REFERENCE section 1 and 6: reset/discover/register go to
-the broadcast address; an unregistered inverter answers discover from the
-broadcast address with its serial; register makes it answer from the new
-address; data requests to any other address are ignored.  With no address
-bytes in the frame (Samil TCP) there is no registration and every request is
-for the one inverter on the connection.
+Addressing follows REFERENCE section 1 and 6 and the spec's address rules
+(docs/specs.md, "How a reply is matched"): reset/discover/register go to the
+broadcast address (or the command's fixed address); an unregistered inverter
+answers discover from ``reply_from`` (bus address 0) with its serial; register
+makes it answer from ``reply_from`` | its new address; data requests to any
+other address are ignored.  Replies go to the host, or to the request's
+destination base where the spec says so (KLNE).  With no address bytes in the
+frame (Samil TCP) there is no registration and every request is for the one
+inverter on the connection.
+
+A unit whose model has a fixed word order has no layout query: it leaves
+that request unanswered, as the real unit does.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from datetime import date, datetime
 from types import ModuleType
 from typing import Any
 
+from pvgen.runtime.codec import encode_payload
 from pvgen.runtime.errors import ProtocolError
 from pvgen.runtime.framing import Frame, Framer
 from pvgen.runtime.history import day_text, decode_request, encode_day
@@ -232,7 +239,7 @@ class Simulator:
         self._latency_rng = random.Random(opts.seed ^ 0x1A7)
         base = dict(self.model.version).get("serial", "").strip("\0 ")
         serials = opts.serials or derive_serials(base, opts.inverters)
-        width = next((tf.width for tf in self.spec.version_fields if tf.id == "serial"), 32)
+        width = self._serial_width()
         for sn in serials:
             if len(sn) > width:
                 raise OptionError(f"serials: {sn!r} is longer than the {width} characters a {self.spec.id} serial has")
@@ -264,6 +271,22 @@ class Simulator:
         self.unanswered: dict[str, int] = {}  # commands seen that the simulator cannot model
         for f in opts.fault:
             self.apply_fault(f)
+
+    def _serial_width(self) -> int:
+        """How long a serial may be: the discover reply's text width, else the version's serial field."""
+        spec = self.spec
+        if spec.has_command("discover"):
+            t = spec.payload_type(spec.command("discover").reply_type)
+            if t is not None and t.kind == "text":
+                return t.width
+        return next((tf.width for tf in spec.version_fields if tf.id == "serial"), 32)
+
+    def _serial_payload(self, cmd: CommandDef, serial: str) -> bytes:
+        """The discover reply: the serial through the reply's text type (Eversolar: 16 bytes, NUL-padded)."""
+        t = self.spec.payload_type(cmd.reply_type)
+        if t is not None and t.kind == "text":
+            return encode_payload(t, serial)
+        return serial.encode("latin-1")  # any byte: hostile devices are simulated too
 
     def _captured_replies(self, module: Any) -> dict[str, bytes]:
         """Payloads of the spec's captured example replies, by command id.
@@ -322,12 +345,13 @@ class Simulator:
                 return inv
         raise KeyError(f"no simulated inverter with serial {serial!r}")
 
-    def new_framer(self) -> Framer:
-        return _BusFramer(self.codec, addresses=self._bus_addresses)
+    def new_framer(self, expect: str | None = None) -> Framer:
+        """A framer for this bus: ``"request"`` for what clients write, None for both directions."""
+        return _BusFramer(self.codec, expect=expect, addresses=self._bus_addresses)
 
     def _bus_addresses(self) -> Collection[int]:
-        broadcast = self.spec.frame.broadcast_address
-        return {inv.address for inv in self.inverters if inv.address != broadcast}
+        fmt = self.spec.frame
+        return {fmt.destination(inv.address) for inv in self.inverters if inv.registered and inv.address}
 
     def latency(self) -> float:
         lo, hi = self.options.latency
@@ -382,7 +406,7 @@ class Simulator:
             # one stray byte after the checksum, as in every reply of the lmartorella log
             data = data + self.faults.garbage(self.spec.frame.sync)[:1]
         if "truncate" in faults:
-            data = data[: max(len(self.spec.frame.sync) + 1, len(data) // 2)]
+            data = data[: max(len(self.spec.frame.lead(reply=True)) + 1, len(data) // 2)]
         delay = self.latency()
         if "slow" in faults:
             delay += self.faults.slow_seconds
@@ -398,12 +422,20 @@ class Simulator:
             chunks.append((delay, data))
         return Outgoing(tuple(chunks), faults, frame)
 
-    def _build(self, cmd: CommandDef, payload: bytes, *, src: int | None, dst: int | None) -> bytes:
+    def _build(
+        self, cmd: CommandDef, payload: bytes, *, src: int | None, dst: int | None, function: int | None = None
+    ) -> bytes:
         fmt = self.spec.frame
         assert cmd.reply_function is not None
+        func = cmd.reply_function if function is None else function
         if fmt.address_width:
-            return bytes(self.codec.build(cmd.control, cmd.reply_function, payload, src=src, dst=dst))
-        return bytes(self.codec.build(cmd.control, cmd.reply_function, payload, ident=0))
+            return bytes(self.codec.build(cmd.control, func, payload, src=src, dst=dst, reply=True))
+        return bytes(self.codec.build(cmd.control, func, payload, ident=0, reply=True))
+
+    def _network_destination(self, cmd: CommandDef) -> int:
+        """Where a request that is not for one inverter (discover, register, reset) must go."""
+        fmt = self.spec.frame
+        return cmd.destination if cmd.destination is not None else fmt.broadcast_address
 
     def _respond(
         self, req: Frame, now: datetime
@@ -411,6 +443,8 @@ class Simulator:
         fmt = self.spec.frame
         if req.function & fmt.reply_bit:
             return []  # a reply (another device's, or our own echo): not for us
+        if self.codec.direction_of(req.raw) is True:
+            return []  # starts like a reply (KLNE): not for us
         cmd = self._commands.get((req.control, req.function))
         if cmd is None:
             return []
@@ -418,27 +452,36 @@ class Simulator:
         awake = [inv for inv in self.inverters if inv.awake]
         addressed = fmt.address_width > 0
         bcast = fmt.broadcast_address
+        network = self._network_destination(cmd)
         if kind == "reset":
             for inv in awake:
-                if self.spec.registration and (not addressed or req.dst in (bcast, inv.address)):
+                if self.spec.registration and (
+                    not addressed or req.dst in (bcast, network, fmt.destination(inv.address))
+                ):
                     inv.registered = False
-                    inv.address = bcast
+                    inv.address = 0
             return []
         if cmd.reply_function is None:
             return []
-        host = req.src
+        host = (
+            fmt.reply_destination(req.src, req.dst)
+            if addressed and req.src is not None and req.dst is not None
+            else None
+        )
         if kind == "discover":
-            if addressed and req.dst != bcast:
+            if addressed and req.dst != network:
                 return []
             # Only one unregistered unit answers per discover: collisions on a shared
             # line are undocumented, and the official software's repeated discover
             # broadcasts pick the rest up one by one.
             for inv in awake:
                 if not inv.registered:
-                    payload = inv.serial.encode("latin-1")  # any byte: hostile devices are simulated too
-                    return [(self._build(cmd, payload, src=bcast, dst=host), None)]
+                    payload = self._serial_payload(cmd, inv.serial)
+                    return [(self._build(cmd, payload, src=fmt.reply_source(0), dst=host), None)]
             return []
         if kind == "register":
+            if addressed and req.dst != network:
+                return []
             try:
                 serial, address = self.module.decode_register(req.payload)
             except Exception:  # a malformed register request is ignored, as a device would
@@ -448,21 +491,25 @@ class Simulator:
                 if inv.serial == serial:
                     inv.registered = True
                     inv.address = address
-                    return [(self._build(cmd, ACK, src=address, dst=host), None)]
+                    return [(self._build(cmd, ACK, src=fmt.reply_source(address), dst=host), None)]
             return []
         # data commands: only the registered inverter at the addressed address answers
         target = None
         for inv in awake:
-            if inv.registered and (not addressed or req.dst == inv.address):
+            if inv.registered and (not addressed or req.dst == fmt.destination(inv.address)):
                 target = inv
                 break
         if target is None:
             return []
-        src = target.address if addressed else None
+        src = fmt.reply_source(target.address) if addressed else None
         model = target.model
         if kind == "status_layout":
+            if model.status_fixed:
+                return []  # the unit has no layout query
             return [(self._build(cmd, self.module.encode_layout(model.status_layout), src=src, dst=host), None)]
         if kind == "param_layout":
+            if model.param_fixed:
+                return []
             return [(self._build(cmd, self.module.encode_layout(model.param_layout), src=src, dst=host), None)]
         if kind == "version":
             return [(self._build(cmd, self.module.encode_version(target.version_fields()), src=src, dst=host), None)]
@@ -474,8 +521,8 @@ class Simulator:
             values, raw = target.status_values(layout, now)
             payload = self.module.encode_status(layout, values, raw)
             decoded = self.module.decode_status(layout, payload).values()
-            frame = self._build(cmd, payload, src=src, dst=host)
-            return [(frame, (now, target.serial, src, dict(decoded)))]
+            frame = self._build(cmd, payload, src=src, dst=host, function=model.status_reply)
+            return [(frame, (now, target.serial, target.address if addressed else None, dict(decoded)))]
         if kind == "set":
             # Never captured (REFERENCE 2): the payload is presumed to be the raw
             # word(s), the reply an ACK.  The new value shows in later parameter reads.
@@ -502,14 +549,14 @@ class Simulator:
         for day, hours in target.history(date(first, 1, 1), date(last, 12, 31), now).items():
             text = day_text((h, 0, round(kwh, 2)) for h, kwh in hours)
             for packet in encode_day(day, text):
-                frames.append(bytes(self.codec.build(cmd.control, cmd.reply_function, packet, ident=0)))
-        frames.append(bytes(self.codec.build(cmd.control, cmd.end_function, b"", ident=0)))
+                frames.append(bytes(self.codec.build(cmd.control, cmd.reply_function, packet, ident=0, reply=True)))
+        frames.append(bytes(self.codec.build(cmd.control, cmd.end_function, b"", ident=0, reply=True)))
         return frames
 
     # -- conveniences ----------------------------------------------------------------
     def feed(self, data: bytes, framer: Framer | None = None) -> bytes:
         """Answer a byte string of requests at once (no faults, no timing): for replay tests."""
-        framer = framer or self.new_framer()
+        framer = framer or self.new_framer("request")
         out = bytearray()
         for frame in framer.feed(data):
             for reply in self.respond(frame):

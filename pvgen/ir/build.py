@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pvgen.runtime.model import FrameFormat, ProtocolSpec
+from pvgen.runtime.model import FrameFormat, ProtocolSpec, TypeDef
 
 from ..errors import SpecError
 from ..loader import LoadedSpec
 from .check import Checker, check_module_names, check_version_names
-from .commands import build_commands, check_required_commands
-from .examples import build_examples
+from .commands import build_commands, check_command_types, check_required_commands
+from .examples import build_examples, check_examples
 from .fields import build_fields
-from .frame import build_frame, build_transport
-from .model import SpecIR
+from .frame import build_frame, build_transport, line_addresses
+from .model import SpecIR, TypeIR
 from .models import build_models, build_version
 from .types import build_types
 from .vocab import build_enums, build_flags, check_class_names
@@ -41,21 +41,18 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
     fields = build_fields(doc, "fields", chk, enum_classes, flag_classes)
     params = build_fields(doc, "parameters", chk, enum_classes, flag_classes)
     commands = build_commands(loaded, chk, type_ids)
+    check_command_types(loaded, chk, commands, types)
     if not abstract:
         check_required_commands(loaded, chk, commands)
     frame = build_frame(doc, chk, abstract)
+    if frame is not None:
+        frame = line_addresses(frame, commands)
     transport = build_transport(doc)
     version_type, version_fields = build_version(doc, chk, commands, types)
     check_version_names(version_type, chk)
-    models = build_models(doc, chk, params, version_fields, abstract)
-    examples = build_examples(doc, chk, commands, fields, models)
+    models = build_models(doc, chk, params, version_fields, abstract, commands)
+    examples = build_examples(doc, chk, commands, fields, models, params)
 
-    if chk.problems:
-        raise SpecError(sorted(chk.problems, key=lambda p: (p.file, p.line, str(p.path))))
-
-    digest = hashlib.sha256()
-    for data in loaded.data:  # the bytes the loader read (never read again through a path)
-        digest.update(data)
     spec = ProtocolSpec(
         id=meta["id"],
         title=meta["title"],
@@ -71,7 +68,17 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
         flags=tuple(flags),
         version_fields=version_fields,
         models=tuple(models),
+        types=tuple(runtime_type(t) for t in types),
     )
+    if frame is not None and not chk.problems:
+        # examples are decoded with the spec as built: only once the rest holds together
+        check_examples(doc, chk, spec)
+    if chk.problems:
+        raise SpecError(sorted(chk.problems, key=lambda p: (p.file, p.line, str(p.path))))
+
+    digest = hashlib.sha256()
+    for data in loaded.data:  # the bytes the loader read (never read again through a path)
+        digest.update(data)
     files = list(loaded.files)
     return SpecIR(
         spec=spec,
@@ -85,3 +92,8 @@ def build_ir(loaded: LoadedSpec, root: Path) -> SpecIR:
         flag_classes=flag_classes,
         version_type=version_type,
     )
+
+
+def runtime_type(t: TypeIR) -> TypeDef:
+    """The run-time description of a payload type (requests are built through it)."""
+    return TypeDef(t.id, t.kind, t.members, (t.size or 0) if t.kind == "text" else 0, t.item)

@@ -1,10 +1,16 @@
-"""The ``fields`` and ``parameters`` sections: values by layout code, with units, scales and ranges."""
+"""The ``fields`` and ``parameters`` sections: values by layout code, with units, scales and ranges.
+
+A status field whose id is a canonical quantity (``pvgen.runtime.quantities``)
+must carry that quantity's unit: the application stores, shows and uploads
+canonical ids without looking at units again.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from pvgen.runtime.model import FieldDef
+from pvgen.runtime.quantities import BY_ID as QUANTITIES
 
 from ..yamlsrc import LDict
 from .check import Checker
@@ -42,6 +48,35 @@ def build_fields(
                     f"code 0x{c:02x} already used by {used[c]!r}",
                 )
             used[c] = fid
+        alternatives: list[tuple[int, ...]] = []
+        for i, alt in enumerate(f.get("alternatives") or []):
+            if ("code" in alt) == ("codes" in alt):
+                chk.error(section, fid, ("alternatives", i), "expected exactly one of: code, codes")
+                continue
+            alt_codes = (alt["code"],) if "code" in alt else tuple(alt["codes"])
+            key = "code" if "code" in alt else "codes"
+            if len(alt_codes) != len(codes):
+                chk.error(
+                    section,
+                    fid,
+                    ("alternatives", i, key),
+                    f"an alternative has {len(alt_codes)} word(s), the field {len(codes)}: both are read the same way",
+                )
+                continue
+            for c in alt_codes:
+                if c in used:
+                    chk.error(section, fid, ("alternatives", i, key), f"code 0x{c:02x} already used by {used[c]!r}")
+                used[c] = fid
+            alternatives.append(alt_codes)
+        quantity = QUANTITIES.get(fid) if section == "fields" else None
+        if quantity is not None and f.get("unit", "") != quantity.unit:
+            chk.error(
+                section,
+                fid,
+                ("unit",) if "unit" in f else (),
+                f"{fid} is the canonical quantity {quantity.label!r}: its unit is {quantity.unit or 'none'!r},"
+                f" not {f.get('unit', '') or 'none'!r}",
+            )
         label = f.get("label", fid)
         if label in labels:
             chk.error(section, fid, ("label",), f"label {label!r} already used by {labels[label]!r}")
@@ -101,6 +136,7 @@ def build_fields(
                 set_command=set_cmd,
                 safe_min=safe[0] if len(safe) == 2 else None,
                 safe_max=safe[1] if len(safe) == 2 else None,
+                alternatives=tuple(alternatives),
             )
         )
     return out

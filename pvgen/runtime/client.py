@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import ClassVar, Generic, Protocol, TypedDict, TypeVar
 
-from .codec import WordRecord, decode_layout, encode_layout
+from .codec import WordRecord, decode_layout, decode_payload, encode_layout, encode_payload
 from .debug import log_frame
 from .errors import IncompleteReply, NoReply, PortGone, ProtocolError, UnsafeWriteRefused, UnsupportedCommand
 from .framing import Frame, FrameCodec, Framer
-from .model import CommandDef, FieldDef, ProtocolSpec
+from .model import CommandDef, FieldDef, ModelDef, ProtocolSpec, TypeDef
 
 ACK = 0x06
 
@@ -40,6 +40,7 @@ class InverterOptions(TypedDict, total=False):
     timeout: float | None
     sleep: Callable[[float], None]
     clock: Callable[[], float]
+    model: str | None
 
 
 S = TypeVar("S", bound=WordRecord)
@@ -48,7 +49,15 @@ V = TypeVar("V")
 
 
 class InverterBase(Generic[S, P, V]):
-    """One inverter reached through one port.  Not thread-safe: one poller per port."""
+    """One inverter reached through one port.  Not thread-safe: one poller per port.
+
+    ``model`` names the spec model the unit is, when the caller knows it: a
+    model with a fixed word order is then read without any layout query.
+    Without it, the layout comes from the unit's answer to the layout query;
+    units that have none (or do not answer it while a fixed-layout model
+    exists) are matched to a fixed-layout model by the status reply itself
+    (its reply code, then its length).
+    """
 
     SPEC: ClassVar[ProtocolSpec]
     CODEC: ClassVar[FrameCodec]
@@ -62,6 +71,7 @@ class InverterBase(Generic[S, P, V]):
         timeout: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        model: str | None = None,
     ) -> None:
         self.port = port
         spec = self.SPEC
@@ -78,11 +88,15 @@ class InverterBase(Generic[S, P, V]):
         fmt = spec.frame
         self.my_addr = fmt.host_address if my_addr is None else my_addr
         codec = self.CODEC if self.my_addr == fmt.host_address else FrameCodec(replace(fmt, host_address=self.my_addr))
-        self.framer = Framer(codec)
+        self.framer = Framer(codec, expect="reply")
+        self.model: ModelDef | None = spec.model(model) if model is not None else None
         self.last_frame: bytes = b""
         self._sleep = sleep
         self._clock = clock
+        self._last_exchange: float | None = None  # when the previous command's exchange ended
+        self._discovered: dict[str, bytes] = {}  # serial -> the discover payload exactly as received
         self._status_layout: tuple[int, ...] | None = None
+        self._status_model: ModelDef | None = None  # the fixed-layout model _status_layout came from
         self._param_layout: tuple[int, ...] | None = None
         self._queued: list[Frame] = []  # frames of a reply series read ahead of the caller
 
@@ -136,27 +150,56 @@ class InverterBase(Generic[S, P, V]):
         if self.framer.pending():
             self.framer.flush()
 
-    def request(self, command_id: str, payload: bytes = b"", *, dst: int | None = None) -> Frame | None:
-        """Send one command and return its reply frame (None for commands without one)."""
+    def _pause(self) -> None:
+        """The spec's ``command_delay`` between commands: wait until it has passed since the last exchange.
+
+        A client's first command waits the whole delay (another client may
+        just have used the line); later ones only what is left of it, so a
+        poll that comes long after the previous reply is not slowed down.
+        """
+        delay = self.SPEC.transport.command_delay
+        if delay <= 0:
+            return
+        wait = delay if self._last_exchange is None else delay - (self._clock() - self._last_exchange)
+        if wait > 0:
+            self._sleep(wait)
+
+    def destination(self, cmd: CommandDef) -> int:
+        """Where ``cmd`` goes on this line (the spec's address rules)."""
+        fmt = self.SPEC.frame
+        if not fmt.address_width or cmd.broadcast:
+            return fmt.broadcast_address
+        if cmd.destination is not None:
+            return cmd.destination
+        if self.address is None:
+            raise NoReply(f"{cmd.id}: the inverter is not registered yet (run the handshake first)")
+        return fmt.destination(self.address)
+
+    def build_request(self, command_id: str, payload: bytes = b"", *, dst: int | None = None) -> bytes:
+        """The bytes ``request`` would write for this command (prefix, sync and addresses by the spec)."""
         spec = self.SPEC
         if not spec.has_command(command_id):
             raise UnsupportedCommand(f"{spec.title} has no {command_id!r} command")
         cmd = spec.command(command_id)
-        if dst is None:
-            if cmd.broadcast or not spec.frame.address_width:
-                dst = spec.frame.broadcast_address
-            else:
-                if self.address is None:
-                    raise NoReply(f"{command_id}: the inverter is not registered yet (run the handshake first)")
-                dst = self.address
-        data = self.CODEC.build(cmd.control, cmd.function, payload, src=self.my_addr, dst=dst)
+        target = self.destination(cmd) if dst is None else dst
+        return self.CODEC.build(cmd.control, cmd.function, payload, src=self.my_addr, dst=target)
+
+    def request(self, command_id: str, payload: bytes = b"", *, dst: int | None = None) -> Frame | None:
+        """Send one command and return its reply frame (None for commands without one)."""
+        spec = self.SPEC
+        data = self.build_request(command_id, payload, dst=dst)
+        cmd = spec.command(command_id)
+        target = self.destination(cmd) if dst is None else dst
         self._drain()
+        self._pause()
         self._write(data)
         if not cmd.expects_reply:
-            if spec.transport.command_delay:
-                self._sleep(spec.transport.command_delay)
+            self._last_exchange = self._clock()
             return None
-        return self._await_reply(cmd, dst)
+        try:
+            return self._await_reply(cmd, target)
+        finally:
+            self._last_exchange = self._clock()
 
     def request_series(
         self, command_id: str, payload: bytes = b"", *, limit: int = 100_000
@@ -175,11 +218,10 @@ class InverterBase(Generic[S, P, V]):
         cmd = spec.command(command_id)
         if cmd.end_function is None or cmd.reply_function is None:
             raise UnsupportedCommand(f"{command_id}: the spec does not describe its reply as a series (until)")
-        dst = spec.frame.broadcast_address if not spec.frame.address_width else self.address
-        if dst is None:
-            raise NoReply(f"{command_id}: the inverter is not registered yet (run the handshake first)")
-        data = self.CODEC.build(cmd.control, cmd.function, payload, src=spec.frame.host_address, dst=dst)
+        dst = self.destination(cmd)
+        data = self.build_request(command_id, payload)
         self._drain()
+        self._pause()
         self._write(data)
         frames: list[Frame] = []
         ends = (cmd.reply_function, cmd.end_function)
@@ -194,26 +236,28 @@ class InverterBase(Generic[S, P, V]):
                     tuple(frames),
                 ) from None
             if frame.function == cmd.end_function:
+                self._last_exchange = self._clock()
                 return tuple(frames), frame
             frames.append(frame)
         raise IncompleteReply(f"{command_id}: more than {limit} reply frames without an end frame", tuple(frames))
 
     def _await_reply(self, cmd: CommandDef, dst: int, functions: tuple[int | None, ...] = ()) -> Frame:
         fmt = self.SPEC.frame
+        want = self._reply_addresses(cmd, dst)
         deadline = self._clock() + self.timeout
         while True:
             if self._queued:
                 return self._queued.pop(0)
             chunk = self._read(self.framer.needed())
             if chunk:
-                frame = self._match(chunk, cmd, dst, functions)
+                frame = self._match(chunk, cmd, want, functions)
                 if frame is not None:
                     return frame
             if self._clock() >= deadline:
                 # The deadline is for the line going quiet, not for bytes already
                 # here: take in whatever is waiting before giving up.
                 for chunk in self._waiting_bytes():
-                    frame = self._match(chunk, cmd, dst, functions)
+                    frame = self._match(chunk, cmd, want, functions)
                     if frame is not None:
                         return frame
                 if self.framer.pending():
@@ -221,23 +265,48 @@ class InverterBase(Generic[S, P, V]):
                 self.framer.flush()
                 raise NoReply(f"no reply to {cmd.id} within {self.timeout:g} s")
 
-    def _match(self, chunk: bytes, cmd: CommandDef, dst: int, functions: tuple[int | None, ...] = ()) -> Frame | None:
-        """Feed bytes to the framer; return the reply to ``cmd`` from ``dst`` if it is among them.
+    def _reply_addresses(self, cmd: CommandDef, dst: int) -> tuple[int | None, int | None]:
+        """(src, dst) the reply to a request sent to ``dst`` must carry; None where any is accepted.
 
+        The reply goes to the host (or, by the spec's ``reply_to: request``,
+        to the request's destination without its bus address).  A request to
+        one inverter is answered from that inverter (``reply_from`` | its bus
+        address); a broadcast or a request to a fixed address from whichever
+        unit answers it.
+        """
+        fmt = self.SPEC.frame
+        if not fmt.address_width:
+            return None, None
+        reply_dst = fmt.reply_destination(self.my_addr, dst)
+        if dst == fmt.broadcast_address or cmd.broadcast or cmd.destination is not None:
+            return None, reply_dst
+        return fmt.reply_source(fmt.bus_address(dst, fmt.inverter_address)), reply_dst
+
+    def _match(
+        self,
+        chunk: bytes,
+        cmd: CommandDef,
+        want: tuple[int | None, int | None],
+        functions: tuple[int | None, ...] = (),
+    ) -> Frame | None:
+        """Feed bytes to the framer; return the reply to ``cmd`` if it is among them.
+
+        ``want`` is the (src, dst) the reply must carry (``_reply_addresses``).
         ``functions`` widens the reply codes taken (a series and its end frame);
         further matching frames of the same chunk are kept for the next call,
         since one read may carry several frames of a series.
         """
         fmt = self.SPEC.frame
-        wanted = functions or (cmd.reply_function,)
+        src, dst = want
+        wanted = functions or cmd.reply_functions
         found: Frame | None = None
         for frame in self.framer.feed(chunk):
             log_frame("rx", frame.raw, fmt)
             if frame.control != cmd.control or frame.function not in wanted:
                 continue
-            if fmt.address_width and frame.dst != self.my_addr:
+            if dst is not None and frame.dst != dst:
                 continue
-            if fmt.address_width and dst != fmt.broadcast_address and frame.src != dst:
+            if src is not None and frame.src != src:
                 continue
             if found is None:
                 self.last_frame = frame.raw
@@ -275,10 +344,24 @@ class InverterBase(Generic[S, P, V]):
                 raise
             return 0
 
-    def _payload(self, command_id: str, payload: bytes = b"") -> bytes:
+    def _reply(self, command_id: str, payload: bytes = b"") -> Frame:
         frame = self.request(command_id, payload)
         assert frame is not None
-        return frame.payload
+        return frame
+
+    def _payload(self, command_id: str, payload: bytes = b"") -> bytes:
+        return self._reply(command_id, payload).payload
+
+    def encode_request(self, command_id: str, value: object) -> bytes:
+        """A request payload built through the command's request type (widths and padding by the spec)."""
+        cmd = self.SPEC.command(command_id)
+        t = self.SPEC.payload_type(cmd.request_type)
+        if t is None:
+            raise ProtocolError(f"{command_id}: the spec gives no payload type for its request")
+        try:
+            return encode_payload(t, value)
+        except ValueError as exc:
+            raise ProtocolError(f"{command_id}: {exc}") from None
 
     # -- handshake (pv 0.2 names) ---------------------------------------------------
     def reset(self) -> None:
@@ -292,13 +375,22 @@ class InverterBase(Generic[S, P, V]):
             payload = self._payload("discover")
         except NoReply:
             return None
-        return payload.replace(b"\x00", b"").decode("latin-1").strip()
+        sn = payload.replace(b"\x00", b"").decode("latin-1").strip()
+        self._discovered[sn] = payload
+        return sn
 
     def register(self, sn: str, addr: int = 1) -> bool:
-        """Give the inverter with serial ``sn`` the bus address ``addr``; True when it acknowledged."""
-        serial = sn.encode("latin-1")
+        """Give the inverter with serial ``sn`` the bus address ``addr``; True when it acknowledged.
+
+        ``addr`` defaults to 1 as in pv 0.2; ``handshake()``, the monitor and
+        the CLI use the spec's first address instead (SISER 33, Eversolar
+        0x10).  The request is built through the spec's register type: the
+        serial goes into its text member exactly as discover received it
+        (padding included), the address into its integer member.
+        """
+        payload = self.register_payload(sn, addr)
         try:
-            frame = self.request("register", serial + bytes([addr]))
+            frame = self.request("register", payload)
         except NoReply:
             return False
         assert frame is not None
@@ -308,11 +400,21 @@ class InverterBase(Generic[S, P, V]):
         self.serial = sn
         return True
 
-    def handshake(self, address: int = 1, resets: int = 3) -> str:
+    def register_payload(self, sn: str, address: int) -> bytes:
+        """The register request's payload for ``sn`` and ``address`` (the serial as discover received it)."""
+        raw = self._discovered.get(sn)
+        try:
+            return register_payload(self.SPEC, raw if raw is not None else sn, address)
+        except ValueError as exc:
+            raise ProtocolError(f"register: {exc}") from None
+
+    def handshake(self, address: int | None = None, resets: int = 3) -> str:
         """reset x3, discover, register: what the official software does. Returns the serial."""
         if not self.SPEC.registration:
             return self.serial or ""
-        for _ in range(resets):
+        if address is None:
+            address = self.SPEC.frame.first_address
+        for _ in range(resets if self.SPEC.has_command("reset") else 0):
             self.reset()
         sn = self.discover()
         if sn is None:
@@ -321,27 +423,109 @@ class InverterBase(Generic[S, P, V]):
             raise NoReply(f"inverter {sn} did not acknowledge registration at address {address}")
         return sn
 
+    # -- layouts -------------------------------------------------------------------
+    def _fixed_layout(self, what: str) -> tuple[int, ...] | None:
+        """The fixed layout known without asking: the given model's, or the spec's only one."""
+        spec = self.SPEC
+        model = self.model
+        if model is not None and (model.status_fixed if what == "status" else model.param_fixed):
+            return model.status_layout if what == "status" else model.param_layout
+        query = "status_layout" if what == "status" else "param_layout"
+        fixed = spec.fixed_models(what)
+        if fixed and not spec.has_command(query):
+            layouts = {m.status_layout if what == "status" else m.param_layout for m in fixed}
+            if len(layouts) == 1:
+                return layouts.pop()
+        return None
+
+    def _fixed_for(self, what: str, frame: Frame) -> tuple[int, ...]:
+        """The fixed layout a reply is decoded with, chosen by its reply code and length."""
+        model = self.SPEC.fixed_model_for(what, frame.function, len(frame.payload), prefer=self.model)
+        if model is None:
+            have = ", ".join(
+                f"{m.id} ({2 * len(m.status_layout if what == 'status' else m.param_layout)} bytes)"
+                for m in self.SPEC.fixed_models(what)
+            )
+            raise ProtocolError(
+                f"{what} reply 0x{frame.control:02x}{frame.function:02x} of {len(frame.payload)} bytes matches"
+                f" no fixed layout of the {self.SPEC.id} spec (have: {have or 'none'})"
+            )
+        if what == "status":
+            self._status_model = model
+            self._status_layout = model.status_layout
+            return model.status_layout
+        self._param_layout = model.param_layout
+        return model.param_layout
+
+    def _query_layout(self, what: str) -> tuple[int, ...] | None:
+        """Ask the unit for its layout; None when it has no query (or ignores it and a fixed layout may fit)."""
+        query = "status_layout" if what == "status" else "param_layout"
+        if not self.SPEC.has_command(query):
+            return None
+        try:
+            layout = decode_layout(self._payload(query))
+        except NoReply:
+            if not self.SPEC.fixed_models(what):
+                raise
+            return None
+        if what == "status":
+            self._status_layout, self._status_model = layout, None
+        else:
+            self._param_layout = layout
+        return layout
+
     # -- typed reads ---------------------------------------------------------------
     def read_version(self) -> V:
         return self._decode_version(self._payload("version"))
 
     def read_status_layout(self) -> tuple[int, ...]:
-        self._status_layout = decode_layout(self._payload("status_layout"))
-        return self._status_layout
+        """The layout status replies are decoded with.
+
+        The unit's answer to the layout query where it has one; the fixed
+        word order of its model where it has none.  When the model is not
+        known, one status read tells it (reply code, then payload length).
+        """
+        fixed = self._fixed_layout("status")
+        if fixed is not None:
+            self._status_layout = fixed
+            return fixed
+        layout = self._query_layout("status")
+        if layout is not None:
+            return layout
+        return self._fixed_for("status", self._reply("status"))
 
     def read_param_layout(self) -> tuple[int, ...]:
-        self._param_layout = decode_layout(self._payload("param_layout"))
-        return self._param_layout
+        fixed = self._fixed_layout("parameters")
+        if fixed is not None:
+            self._param_layout = fixed
+            return fixed
+        layout = self._query_layout("parameters")
+        if layout is not None:
+            return layout
+        return self._fixed_for("parameters", self._reply("parameters"))
 
     def read_status(self, layout: Sequence[int] | None = None) -> S:
         if layout is None:
-            layout = self._status_layout or self.read_status_layout()
-        return self._decode_status(layout, self._payload("status"))
+            layout = self._status_layout or self._fixed_layout("status")
+            if layout is None and self.SPEC.has_command("status_layout"):
+                layout = self._query_layout("status")
+        frame = self._reply("status")
+        model = self._status_model
+        if layout is None or (
+            model is not None and model.status_reply is not None and model.status_reply != frame.function
+        ):
+            layout = self._fixed_for("status", frame)
+        return self._decode_status(layout, frame.payload)
 
     def read_parameters(self, layout: Sequence[int] | None = None) -> P:
         if layout is None:
-            layout = self._param_layout if self._param_layout is not None else self.read_param_layout()
-        return self._decode_parameters(layout, self._payload("parameters"))
+            layout = self._param_layout if self._param_layout is not None else self._fixed_layout("parameters")
+            if layout is None and self.SPEC.has_command("param_layout"):
+                layout = self._query_layout("parameters")
+        frame = self._reply("parameters")
+        if layout is None:
+            layout = self._fixed_for("parameters", frame)
+        return self._decode_parameters(layout, frame.payload)
 
     def set_parameter(self, param_id: str, value: float, *, confirm: bool = False) -> None:
         """Write one parameter, only inside the spec's safe range and only when confirmed."""
@@ -350,7 +534,14 @@ class InverterBase(Generic[S, P, V]):
         if not confirm:
             raise UnsafeWriteRefused(f"writing {p.label} = {value} {p.unit} needs confirm=True")
         assert p.set_command is not None
-        frame = self.request(p.set_command, p.to_raw(value).to_bytes(2 * len(p.codes), "big"))
+        raw = p.to_raw(value)
+        cmd = self.SPEC.command(p.set_command)
+        t = self.SPEC.payload_type(cmd.request_type)
+        if t is not None and t.kind == "struct" and len(t.members) == 1:
+            payload = self.encode_request(p.set_command, {t.members[0][0]: raw})
+        else:
+            payload = raw.to_bytes(2 * len(p.codes), "big")
+        frame = self.request(p.set_command, payload)
         if frame is not None and frame.payload[:1] not in (b"", bytes([ACK])):
             raise ProtocolError(f"inverter refused {p.label} = {value}: reply {frame.payload.hex()}")
 
@@ -376,6 +567,7 @@ def check_safe(p: FieldDef, value: float) -> None:
 
 
 def encode_register(serial: str, address: int) -> bytes:
+    """Serial then one address byte: the register payload of a spec without a register type."""
     return serial.encode("latin-1") + bytes([address])
 
 
@@ -383,6 +575,55 @@ def decode_register(payload: bytes) -> tuple[str, int]:
     if len(payload) < 2:
         raise ProtocolError(f"register payload of {len(payload)} bytes is too short")
     return payload[:-1].decode("latin-1"), payload[-1]
+
+
+def _register_type(spec: ProtocolSpec) -> TypeDef | None:
+    if not spec.has_command("register"):
+        return None
+    t = spec.payload_type(spec.command("register").request_type)
+    return t if t is not None and t.kind == "struct" else None
+
+
+def register_payload(spec: ProtocolSpec, serial: str | bytes, address: int) -> bytes:
+    """The register request built through the spec's register type.
+
+    The serial goes into the type's text member, NUL-padded to its width
+    (bytes are kept exactly: an echoed serial keeps the padding the unit
+    sent); the address into its integer member, at that member's width.
+    ValueError when either does not fit.
+    """
+    t = _register_type(spec)
+    if t is None:
+        return encode_register(serial if isinstance(serial, str) else serial.decode("latin-1"), address)
+    values: dict[str, object] = {}
+    for mid, kind, _width in t.members:
+        values[mid] = serial if kind in ("text", "bytes") else address
+    return encode_payload(t, values)
+
+
+def read_register(spec: ProtocolSpec, payload: bytes) -> tuple[str, int]:
+    """(serial, address) of a register request, read through the spec's register type.
+
+    Read as a device would: the serial from the text member's bytes, the
+    address from everything after them, so the two-byte address pv 0.2 sends
+    (REFERENCE 3.5) reads as the same address.
+    """
+    t = _register_type(spec)
+    if t is None:
+        return decode_register(payload)
+    kinds = [kind for _, kind, _ in t.members]
+    if len(t.members) == 2 and kinds[0] in ("text", "bytes") and kinds[1] not in ("text", "bytes"):
+        width = t.members[0][2]
+        if len(payload) <= width:
+            raise ProtocolError(f"register payload of {len(payload)} bytes is too short")
+        serial = payload[:width].replace(b"\x00", b" ").decode("latin-1").strip()
+        return serial, int.from_bytes(payload[width:], "big")
+    values = decode_payload(t, payload)
+    serial_text = next(values[mid] for mid, kind, _ in t.members if kind in ("text", "bytes"))
+    address = next(values[mid] for mid, kind, _ in t.members if kind not in ("text", "bytes"))
+    if isinstance(serial_text, bytes):
+        serial_text = serial_text.decode("latin-1")
+    return str(serial_text).strip("\x00 "), int(address)
 
 
 __all__ = [
@@ -395,4 +636,6 @@ __all__ = [
     "decode_register",
     "encode_layout",
     "encode_register",
+    "read_register",
+    "register_payload",
 ]

@@ -1,11 +1,17 @@
 """Turning layout-driven word lists into typed dataclasses, and back.
 
 A status reply is just big-endian words; which word means what is given by the
-layout the inverter sent, and differs between models and firmware.  For each
+layout the inverter sent (or, for units without a layout query, the fixed word
+order its model declares), and differs between models and firmware.  For each
 layout seen, a decoding plan is compiled once into a small Python function
 (one ``struct.unpack`` and one constructor call), then reused for every poll:
 that keeps the per-poll cost close to a hand-written decoder while staying
-entirely spec-driven.  Multi-word values combine by code, never by position.
+entirely spec-driven.  Multi-word values combine by code, never by position;
+a field with alternatives takes, per layout, the first set of codes present.
+
+The other payloads (serial numbers, register requests, set values) are built
+and read through the spec's own payload types (``encode_payload`` and
+``decode_payload``), so widths and padding are the spec's, not the caller's.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from enum import IntEnum, IntFlag
 from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import ProtocolError
-from .model import FieldDef, ProtocolSpec, TextField
+from .model import FieldDef, ProtocolSpec, TextField, TypeDef, code_label
 
-RUNTIME_API = 1
+RUNTIME_API = 2
 MAX_PLANS = 64  # compiled layouts kept per record class; an inverter has one or two
 
 T = TypeVar("T")
@@ -53,12 +59,12 @@ class WordRecord:
         """The unscaled integer behind a field, from the words as received."""
         for f in self._FIELDS:
             if f.id == field_id:
-                positions = [self.layout.index(c) if c in self.layout else -1 for c in f.codes]
-                if any(p < 0 for p in positions):
+                codes = f.codes_in(self.layout)
+                if codes is None:
                     return None
                 raw = 0
-                for p in positions:
-                    raw = raw << 16 | self.raw[p]
+                for c in codes:
+                    raw = raw << 16 | self.raw[self.layout.index(c)]
                 return raw
         raise KeyError(field_id)
 
@@ -72,10 +78,11 @@ class WordRecord:
                 if raw is None:
                     continue
                 value = raw
-            position = min(self.layout.index(c) for c in f.codes if c in self.layout)
+            codes = f.codes_in(self.layout) or ()
+            position = min((self.layout.index(c) for c in codes), default=len(self.layout))
             order.append((position, f.label, int(value) if isinstance(value, IntEnum | IntFlag) else value))
         for code, raw in self.unknown:
-            order.append((self.layout.index(code), f"0x{code:02X}", raw))
+            order.append((self.layout.index(code), code_label(code), raw))
         order.sort(key=lambda item: item[0])
         return [(label, value) for _, label, value in order]
 
@@ -139,7 +146,6 @@ class WordDecoder(Generic[T]):
         self.flags = dict(flags)
         self.what = what
         self._plans: dict[tuple[int, ...], Callable[[bytes], T]] = {}
-        self._by_code = {c: f for f in self.fields for c in f.codes}
 
     def decode(self, layout: Sequence[int], payload: bytes) -> T:
         key = layout if type(layout) is tuple else tuple(layout)
@@ -169,11 +175,14 @@ class WordDecoder(Generic[T]):
         """
         position = {code: i for i, code in enumerate(layout)}
         values: list[tuple[str, str]] = []
+        used: set[int] = set()
         for f in self.fields:
-            if not all(c in position for c in f.codes):
+            codes = f.codes_in(position)
+            if codes is None:
                 values.append((f.id, "None"))
                 continue
-            words = [f"w[{position[c]}]" for c in f.codes]
+            used.update(codes)
+            words = [f"w[{position[c]}]" for c in codes]
             raw = words[0] if len(words) == 1 else f"({words[0]} << 16 | {words[1]})"
             if f.enum:
                 expr = f"_e_{f.enum}.get({raw}, {raw})"
@@ -184,7 +193,9 @@ class WordDecoder(Generic[T]):
             if f.na_values:
                 expr = f"None if {raw} in {tuple(f.na_values)!r} else {expr}"
             values.append((f.id, expr))
-        unknown = [(c, i) for i, c in enumerate(layout) if c not in self._by_code]
+        # every word no field consumed is kept: unnamed codes, unused positions of a
+        # fixed layout, and codes of alternatives this layout did not need
+        unknown = [(c, i) for i, c in enumerate(layout) if c not in used]
         unknown_expr = "(" + "".join(f"({c}, w[{i}]), " for c, i in unknown) + ")"
         values += [("layout", "_layout"), ("raw", "w"), ("unknown", unknown_expr)]
         lines = ["def plan(payload):", "    w = _unpack(payload)"]
@@ -243,8 +254,12 @@ def encode_words(
     INT_MAX-like garbage) are injected on purpose.
     """
     words: dict[int, int] = {}
+    present = set(layout)
     for f in fields:
         if f.id not in values:
+            continue
+        codes = f.codes_in(present)
+        if codes is None:
             continue
         value = values[f.id]
         number = (
@@ -252,14 +267,42 @@ def encode_words(
             if not isinstance(value, int) or f.scale != "1"
             else value & ((1 << (16 * len(f.codes))) - 1)
         )
-        if len(f.codes) == 1:
-            words[f.codes[0]] = number & 0xFFFF
+        if len(codes) == 1:
+            words[codes[0]] = number & 0xFFFF
         else:
-            words[f.codes[0]] = number >> 16 & 0xFFFF
-            words[f.codes[1]] = number & 0xFFFF
+            words[codes[0]] = number >> 16 & 0xFFFF
+            words[codes[1]] = number & 0xFFFF
     if raw:
         words.update(raw)
     return struct.pack(f">{len(layout)}H", *(words.get(code, 0) & 0xFFFF for code in layout))
+
+
+def word_values(
+    fields: Sequence[FieldDef], layout: Sequence[int], payload: bytes
+) -> dict[str, tuple[float | int | None, int | None]]:
+    """Every field's (value, raw) in a word payload, without a record class (checks and tools).
+
+    ``raw`` is None when the layout lacks the field; ``value`` is None for a
+    'not measured' raw value.  Enums and flags come out as plain integers.
+    """
+    words = struct.unpack(f">{len(layout)}H", payload[: 2 * len(layout)])
+    position = {code: i for i, code in enumerate(layout)}
+    out: dict[str, tuple[float | int | None, int | None]] = {}
+    for f in fields:
+        codes = f.codes_in(position)
+        if codes is None:
+            out[f.id] = (None, None)
+            continue
+        raw = 0
+        for c in codes:
+            raw = raw << 16 | words[position[c]]
+        if raw in f.na_values:
+            out[f.id] = (None, raw)
+        elif f.enum or f.flags:
+            out[f.id] = (raw, raw)
+        else:
+            out[f.id] = (f.to_value(raw), raw)
+    return out
 
 
 def decode_layout(payload: bytes) -> tuple[int, ...]:
@@ -267,6 +310,8 @@ def decode_layout(payload: bytes) -> tuple[int, ...]:
 
 
 def encode_layout(codes: Sequence[int]) -> bytes:
+    if any(c > 0xFF for c in codes):
+        raise ValueError("a fixed layout with unused positions is never sent as a layout reply")
     return bytes(codes)
 
 
@@ -294,3 +339,65 @@ def encode_texts(fields: Sequence[TextField], values: Mapping[str, str]) -> byte
 
 def version_text(payload: bytes) -> str:
     return payload.replace(b"\x00", b" ").decode("latin-1").strip()
+
+
+_INTS = {"u8": (1, False), "u16": (2, False), "u32": (4, False), "s8": (1, True), "s16": (2, True), "s32": (4, True)}
+
+
+def _fixed_bytes(value: str | bytes, width: int, what: str) -> bytes:
+    """Text or bytes NUL-padded to ``width``; bytes are kept exactly (an echoed serial keeps its padding)."""
+    data = value if isinstance(value, bytes) else value.encode("latin-1")
+    if len(data) > width:
+        raise ValueError(f"{what}: {len(data)} bytes do not fit in {width}")
+    return data + b"\x00" * (width - len(data))
+
+
+def encode_payload(t: TypeDef, value: Any) -> bytes:
+    """A payload of type ``t``: a mapping by member id (struct), a text, or a list (array)."""
+    if t.kind == "text":
+        return _fixed_bytes(value, t.width, t.id)
+    if t.kind == "array":
+        width = 1 if t.item == "u8" else 2
+        try:
+            return b"".join(int(v).to_bytes(width, "big") for v in value)
+        except OverflowError:
+            raise ValueError(f"{t.id}: an item does not fit in {t.item}") from None
+    out = bytearray()
+    for mid, kind, width in t.members:
+        if mid not in value:
+            raise ValueError(f"{t.id}: no value for {mid!r}")
+        item = value[mid]
+        if kind in ("text", "bytes"):
+            out += _fixed_bytes(item, width, f"{t.id}.{mid}")
+            continue
+        size, signed = _INTS[kind]
+        try:
+            out += int(item).to_bytes(size, "big", signed=signed)
+        except OverflowError:
+            raise ValueError(f"{t.id}.{mid}: {item} does not fit in {kind}") from None
+    return bytes(out)
+
+
+def decode_payload(t: TypeDef, payload: bytes) -> Any:
+    """Read a payload of type ``t``: texts trimmed of NUL and space padding, integers big-endian."""
+    if t.kind == "text":
+        return payload.replace(b"\x00", b" ").decode("latin-1").strip()
+    if t.kind == "array":
+        if t.item == "u8":
+            return list(payload)
+        return [int.from_bytes(payload[i : i + 2], "big") for i in range(0, len(payload) - 1, 2)]
+    size = t.size or 0
+    if len(payload) < size:
+        raise ProtocolError(f"{t.id} payload has {len(payload)} bytes, the type needs {size}")
+    out: dict[str, Any] = {}
+    pos = 0
+    for mid, kind, width in t.members:
+        chunk = payload[pos : pos + width]
+        pos += width
+        if kind == "text":
+            out[mid] = chunk.replace(b"\x00", b" ").decode("latin-1").strip()
+        elif kind == "bytes":
+            out[mid] = chunk
+        else:
+            out[mid] = int.from_bytes(chunk, "big", signed=_INTS[kind][1])
+    return out

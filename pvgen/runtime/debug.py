@@ -16,6 +16,7 @@ from .model import FrameFormat
 FRAME_LOG = logging.getLogger("pv.frames")
 
 _COLOURS = {
+    "prefix": "\033[35m",
     "sync": "\033[1;35m",
     "address": "\033[36m",
     "command": "\033[1;33m",
@@ -31,7 +32,10 @@ def frame_parts(data: bytes, fmt: FrameFormat) -> list[tuple[str, bytes]]:
     """Split raw frame bytes into named parts (whatever arrived, even if short)."""
     parts: list[tuple[str, bytes]] = []
     pos = 0
-    widths = [("sync", len(fmt.sync))]
+    reply = data.startswith(fmt.lead(reply=True)) and not data.startswith(fmt.lead(reply=False))
+    prefix = fmt.reply_prefix if reply else fmt.request_prefix
+    sync = (fmt.reply_sync or fmt.sync) if reply else fmt.sync
+    widths = [("prefix", len(prefix)), ("sync", len(sync))]
     if fmt.address_width:
         widths += [("address", fmt.address_width), ("address", fmt.address_width)]
     widths.append(("command", 2))

@@ -3,7 +3,8 @@
 A serial line to an inverter delivers garbage at power-up, frames cut short when
 the inverter browns out at dusk, and (through some RS-485 bridges) stray bytes
 after a checksum.  The framer therefore never trusts a byte: it hunts for the
-sync bytes, checks the length against the spec's maximum, waits for the whole
+frame's lead (prefix and sync bytes, which may differ between requests and
+replies), checks the length against the spec's maximum, waits for the whole
 frame and verifies the checksum before handing anything on.  Whatever it throws
 away is counted, so the monitor can report line quality instead of guessing.
 """
@@ -56,7 +57,7 @@ class FramerStats:
     bad_length: int = 0
     truncated: int = 0
     slack_accepted: int = 0
-    implausible: int = 0  # checksum held, but neither address was the host's or broadcast
+    implausible: int = 0  # checksum held, but neither address is one a real frame has (FrameFormat.plausible_addresses)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -70,21 +71,49 @@ class FramerStats:
         }
 
 
+class _Lead(NamedTuple):
+    """One way a frame can start on the line."""
+
+    lead: bytes  # prefix + sync
+    skip: int  # prefix length: bytes before the checksummed part
+    hs: int  # header size: lead + addresses + command + ident + length
+    reply: bool | None  # direction; None when requests and replies share this lead
+
+
 class FrameCodec:
     """Builds and parses single frames for one frame format."""
 
     def __init__(self, fmt: FrameFormat) -> None:
         self.fmt = fmt
-        self._len_pos = fmt.header_size - fmt.length_width
         self._max_len = (1 << (8 * fmt.length_width)) - 1
-        # hot-path constants, so parsing a good frame reads no attributes of fmt
-        self._hs = fmt.header_size
-        self._sync = fmt.sync
+        core = fmt.core_size
+        self._all_leads = tuple(
+            _Lead(
+                lead,
+                len(fmt.reply_prefix if direction else fmt.request_prefix),
+                len(lead) + core,
+                direction,
+            )
+            for lead, direction in fmt.leads()
+        )
+        first = self._all_leads[0]
+        # hot-path constants, so parsing a good frame of the first lead reads no attributes of fmt
+        self._hs = first.hs
+        self._sync = first.lead
+        self._skip = first.skip
         self._aw = fmt.address_width
         self._slack = frozenset(fmt.checksum_slack)
         self._iw = fmt.ident_width
+        self._lw = fmt.length_width
         self._lw1 = fmt.length_width == 1
         self._max_payload = fmt.max_payload
+
+    def leads(self, expect: str | None = None) -> tuple[_Lead, ...]:
+        """The leads a framer hunts for: requests only, replies only, or both (None)."""
+        if expect is None:
+            return self._all_leads
+        want = expect == "reply"
+        return tuple(x for x in self._all_leads if x.reply is None or x.reply == want)
 
     def build(
         self,
@@ -95,11 +124,13 @@ class FrameCodec:
         src: int | None = None,
         dst: int | None = None,
         ident: int | None = None,
+        reply: bool = False,
     ) -> bytes:
+        """One frame as it goes on the wire: prefix and sync of its direction (``reply``), checksum last."""
         fmt = self.fmt
         if len(payload) > min(self._max_len, fmt.max_payload):
             raise FrameError(f"payload of {len(payload)} bytes is longer than the frame allows")
-        out = bytearray(fmt.sync)
+        out = bytearray(fmt.reply_sync or fmt.sync) if reply else bytearray(fmt.sync)
         if fmt.address_width:
             aw = fmt.address_width
             out += (fmt.host_address if src is None else src).to_bytes(aw, "big")
@@ -111,7 +142,15 @@ class FrameCodec:
         out += len(payload).to_bytes(fmt.length_width, "big")
         out += payload
         out += checksum16(out).to_bytes(2, "big")
-        return bytes(out)
+        prefix = fmt.reply_prefix if reply else fmt.request_prefix
+        return prefix + bytes(out) if prefix else bytes(out)
+
+    def direction_of(self, raw: bytes) -> bool | None:
+        """True for a reply, False for a request, None when the lead does not tell (shared by both)."""
+        for x in self._all_leads:
+            if raw.startswith(x.lead):
+                return x.reply
+        return None
 
     def parse(self, data: bytes) -> Frame:
         """Parse exactly one frame; raise FrameError naming the first fault found.
@@ -129,34 +168,52 @@ class FrameCodec:
                     return frame
         return self._diagnose(data)
 
+    def _lead_of(self, data: bytes | bytearray, pos: int = 0) -> _Lead | None:
+        for x in self._all_leads:
+            if data.startswith(x.lead, pos):
+                return x
+        return None
+
+    def _length(self, data: bytes | bytearray, lead: _Lead, pos: int = 0) -> int:
+        end = pos + lead.hs
+        return int.from_bytes(data[end - self._lw : end], "big")
+
     def _diagnose(self, data: bytes) -> Frame:
         fmt = self.fmt
         if len(data) < fmt.min_size:
             raise FrameError(f"truncated frame: {len(data)} bytes, a frame has at least {fmt.min_size}")
-        if not data.startswith(fmt.sync):
-            raise FrameError(f"bad sync bytes {data[: len(fmt.sync)].hex()}, expected {fmt.sync.hex()}")
-        length = int.from_bytes(data[self._len_pos : fmt.header_size], "big")
+        lead = self._lead_of(data)
+        if lead is None:
+            want = " or ".join(x.lead.hex() for x in self._all_leads)
+            width = len(self._all_leads[0].lead)
+            raise FrameError(f"bad sync bytes {data[:width].hex()}, expected {want}")
+        length = self._length(data, lead)
         if length > fmt.max_payload:
             raise FrameError(f"length {length} exceeds the maximum payload of {fmt.max_payload}")
-        total = fmt.header_size + length + 2
+        total = lead.hs + length + 2
         if len(data) < total:
             raise FrameError(f"truncated frame: length field says {total} bytes, got {len(data)}")
         if len(data) > total:
             raise FrameError(f"{len(data) - total} trailing bytes after the checksum")
-        frame = self._finish(data, length)
+        frame = self._finish(data, length, lead)
         if frame is None:
             got = int.from_bytes(data[-2:], "big")
-            raise FrameError(f"bad checksum: frame says 0x{got:04x}, bytes sum to 0x{checksum16(data[:-2]):04x}")
+            raise FrameError(
+                f"bad checksum: frame says 0x{got:04x}, bytes sum to 0x{checksum16(data[lead.skip : -2]):04x}"
+            )
         return frame
 
-    def _finish(self, data: bytes, length: int) -> Frame | None:
+    def _finish(self, data: bytes, length: int, lead: _Lead | None = None) -> Frame | None:
         """Verify the checksum of a complete frame and split it into fields."""
-        hs = self._hs
+        if lead is None:
+            hs, skip, pos = self._hs, self._skip, len(self._sync)
+        else:
+            hs, skip, pos = lead.hs, lead.skip, len(lead.lead)
         body_end = hs + length
-        slack = ((data[body_end] << 8 | data[body_end + 1]) - sum(data[:body_end])) & 0xFFFF
+        summed = sum(data[skip:body_end]) if skip else sum(data[:body_end])
+        slack = ((data[body_end] << 8 | data[body_end + 1]) - summed) & 0xFFFF
         if slack and slack not in self._slack:
             return None
-        pos = len(self._sync)
         aw = self._aw
         if aw == 2:
             src: int | None = data[pos] << 8 | data[pos + 1]
@@ -180,11 +237,20 @@ class Framer:
     ``needed()`` says how many more bytes would complete the frame in progress,
     so a reader can ask the port for exactly that many and wake up the moment
     the last byte lands, instead of polling.
+
+    ``expect`` narrows the hunt to one direction where requests and replies
+    start differently (the client expects ``"reply"``, the simulator
+    ``"request"``); None finds both, as a capture decoder must.
     """
 
     codec: FrameCodec
     stats: FramerStats = field(default_factory=FramerStats)
     _buf: bytearray = field(default_factory=bytearray)
+    expect: str | None = None
+    _leads: tuple[_Lead, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._leads = self.codec.leads(self.expect)
 
     @property
     def fmt(self) -> FrameFormat:
@@ -193,15 +259,25 @@ class Framer:
     def pending(self) -> int:
         return len(self._buf)
 
-    def needed(self) -> int:
-        fmt = self.codec.fmt
+    def _lead_at(self, pos: int = 0) -> _Lead | None:
         buf = self._buf
-        if len(buf) < fmt.header_size:
-            return fmt.header_size - len(buf)
-        length = int.from_bytes(buf[fmt.header_size - fmt.length_width : fmt.header_size], "big")
-        if length > fmt.max_payload:
+        for x in self._leads:
+            if buf.startswith(x.lead, pos):
+                return x
+        return None
+
+    def needed(self) -> int:
+        buf = self._buf
+        lead = self._lead_at()
+        if lead is None:
+            # not even a whole lead yet: the least any frame that could start here needs
+            return max(1, min(x.hs for x in self._leads) - len(buf))
+        if len(buf) < lead.hs:
+            return lead.hs - len(buf)
+        length = self.codec._length(buf, lead)
+        if length > self.codec.fmt.max_payload:
             return 1
-        return max(1, fmt.header_size + length + 2 - len(buf))
+        return max(1, lead.hs + length + 2 - len(buf))
 
     def feed(self, data: bytes) -> list[Frame]:
         self._buf += data
@@ -215,11 +291,12 @@ class Framer:
     def flush(self) -> None:
         """Give up on a partial frame (the line went quiet): count it as truncated."""
         if self._buf:
-            if self._buf.startswith(self.codec.fmt.sync[: len(self._buf)]) or self._buf.startswith(self.codec.fmt.sync):
+            buf = self._buf
+            if any(buf.startswith((x.lead[: len(buf)], x.lead)) for x in self._leads):
                 self.stats.truncated += 1
             else:
-                self.stats.garbage_bytes += len(self._buf)
-            self._buf.clear()
+                self.stats.garbage_bytes += len(buf)
+            buf.clear()
 
     def _discard(self, count: int) -> None:
         self.stats.garbage_bytes += count
@@ -229,52 +306,73 @@ class Framer:
         fmt = self.codec.fmt
         if not fmt.address_width:
             return True
-        ends = (fmt.host_address, fmt.broadcast_address)
+        ends = fmt.plausible_addresses
         return frame.src in ends or frame.dst in ends
+
+    def _find(self, start: int) -> tuple[int, _Lead | None]:
+        """The first lead at or after ``start``: (offset, lead), or (-1, None)."""
+        buf = self._buf
+        if len(self._leads) == 1:
+            x = self._leads[0]
+            pos = buf.find(x.lead, start)
+            return (pos, x) if pos >= 0 else (-1, None)
+        best, found = -1, None
+        for x in self._leads:
+            pos = buf.find(x.lead, start)
+            if pos >= 0 and (best < 0 or pos < best):
+                best, found = pos, x
+        return best, found
 
     def _complete_frame_after(self, start: int) -> int:
         """Offset of the first complete, checksum-valid frame at or after ``start``, or -1."""
         fmt = self.codec.fmt
         buf = self._buf
-        hs = fmt.header_size
-        pos = buf.find(fmt.sync, start)
-        while pos >= 0:
+        pos, lead = self._find(start)
+        while pos >= 0 and lead is not None:
+            hs = lead.hs
             if len(buf) - pos >= hs + 2:
-                length = int.from_bytes(buf[pos + hs - fmt.length_width : pos + hs], "big")
+                length = self.codec._length(buf, lead, pos)
                 total = hs + length + 2
                 complete = length <= fmt.max_payload and len(buf) - pos >= total
-                frame = self.codec._finish(bytes(buf[pos : pos + total]), length) if complete else None
+                frame = self.codec._finish(bytes(buf[pos : pos + total]), length, lead) if complete else None
                 if frame is not None and self._plausible(frame):
                     return pos
-            pos = buf.find(fmt.sync, pos + 1)
+            pos, lead = self._find(pos + 1)
         return -1
+
+    def _keep_partial(self) -> int:
+        """How many bytes at the end of the buffer could be the start of a lead."""
+        buf = self._buf
+        keep = 0
+        for x in self._leads:
+            for k in range(len(x.lead) - 1, keep, -1):
+                if buf.endswith(x.lead[:k]):
+                    keep = k
+                    break
+        return keep
 
     def _next(self) -> Frame | None:
         fmt = self.codec.fmt
         buf = self._buf
-        sync = fmt.sync
         while True:
-            start = buf.find(sync)
-            if start < 0:
-                # keep a possible partial sync at the end
-                keep = 0
-                for k in range(len(sync) - 1, 0, -1):
-                    if buf.endswith(sync[:k]):
-                        keep = k
-                        break
+            start, lead = self._find(0)
+            if lead is None:
+                # keep a possible partial lead at the end
+                keep = self._keep_partial()
                 if len(buf) > keep:
                     self._discard(len(buf) - keep)
                 return None
             if start:
                 self._discard(start)
-            if len(buf) < fmt.header_size:
+            hs = lead.hs
+            if len(buf) < hs:
                 return None
-            length = int.from_bytes(buf[fmt.header_size - fmt.length_width : fmt.header_size], "big")
+            length = self.codec._length(buf, lead)
             if length > fmt.max_payload:
                 self.stats.bad_length += 1
                 self._discard(1)
                 continue
-            total = fmt.header_size + length + 2
+            total = hs + length + 2
             if len(buf) < total:
                 # Either the rest is still on the wire, or this was a frame cut
                 # short and a complete frame already follows it.  Only a later
@@ -285,7 +383,7 @@ class Framer:
                 self.stats.truncated += 1
                 self._discard(later)
                 continue
-            frame = self.codec._finish(bytes(buf[:total]), length)
+            frame = self.codec._finish(bytes(buf[:total]), length, lead)
             if frame is None:
                 # A truncated frame followed by a good one looks like this too:
                 # step past the sync and hunt again, so the good one is found.
@@ -295,7 +393,7 @@ class Framer:
             if not self._plausible(frame):
                 # A 16-bit byte sum is weak and shift-invariant: noise ending in a
                 # sync can frame a run of real bytes with a "valid" checksum.  Every
-                # real frame involves the host or the broadcast address.
+                # real frame has an address the spec's rules put on the line.
                 self.stats.implausible += 1
                 self._discard(1)
                 continue

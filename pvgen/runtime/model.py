@@ -8,30 +8,39 @@ publisher serve every spec without per-model code.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 
-# Field ids with a meaning the application relies on (monitor guards, PVOutput
-# mapping, MQTT availability).  A spec that has the quantity must use the id.
-WELL_KNOWN_FIELDS = (
-    "pac",  # AC output power, W
-    "e_today",  # energy produced today, kWh
-    "e_total",  # lifetime energy, kWh
-    "h_total",  # lifetime operating hours, h
-    "mode",  # operating mode enum
-    "error",  # fault bit field
-    "temperature",  # inverter temperature, degC
-    "vpv",  # PV voltage, V
-    "vac",  # grid voltage, V
-    "iac",  # grid current, A
-    "fac",  # grid frequency, Hz
-)
+FIXED_SLOT_BASE = 0x100
+"""Unused word positions of a fixed layout get the pseudo-code ``FIXED_SLOT_BASE + position``.
+
+Field codes are one byte, so a pseudo-code can never name a field: the word is
+kept raw (``Status.raw`` and ``Status.unknown``) and never decoded."""
+
+
+def code_label(code: int) -> str:
+    """How a layout code is shown: ``0x2F``, or ``word 12`` for an unused position of a fixed layout."""
+    return f"0x{code:02X}" if code < FIXED_SLOT_BASE else f"word {code - FIXED_SLOT_BASE}"
 
 
 @dataclass(frozen=True, slots=True)
 class FrameFormat:
-    """Byte layout of one frame: sync, [src, dst], control, function, [ident], length, payload, checksum."""
+    """Byte layout of one frame: [prefix], sync, [src, dst], control, function, [ident], length, payload, checksum.
 
-    sync: bytes
+    The sync and the prefix may differ by direction (KLNE requests start
+    ``43 5A`` and replies ``AA AA``; SISER puts ``02`` before every frame).  The
+    prefix is outside the checksum; the sync is inside it.
+
+    Addresses follow the spec's rules (docs/specs.md, "How a reply is matched"):
+    requests come from ``host_address``; a request to a registered inverter
+    goes to ``inverter_address | bus address``, a broadcast to
+    ``broadcast_address``; a reply comes from ``reply_from | bus address`` (bus
+    address 0 before registration) and goes to the host, or, with
+    ``reply_to_request``, to the request's destination with its bus-address
+    byte cleared.
+    """
+
+    sync: bytes  # sync bytes of requests (and of replies when reply_sync is empty)
     address_width: int  # bytes per address; 0 = no addresses (Samil TCP)
     ident_width: int  # extra identifier bytes after the function code (Samil TCP: 1)
     request_ident: int  # value sent in the identifier byte(s) of requests
@@ -41,14 +50,69 @@ class FrameFormat:
     broadcast_address: int
     max_payload: int
     reply_bit: int = 0x80
+    reply_sync: bytes = b""  # sync bytes of replies; empty: the same as requests
+    request_prefix: bytes = b""  # bytes before the sync of every request, outside the checksum
+    reply_prefix: bytes = b""  # bytes before the sync of every reply, outside the checksum
+    inverter_address: int = 0  # a request to bus address n goes to inverter_address | n
+    reply_from: int = 0  # a reply from bus address n comes from reply_from | n
+    reply_to_request: bool = False  # replies go to the request's destination base, not to the host
+    first_address: int = 1  # the bus address the first registered inverter gets (the next n + 1, ...)
+    line_addresses: tuple[int, ...] = ()  # a frame on the line has one of these as src or dst; () = host, broadcast
 
     @property
     def header_size(self) -> int:
-        return len(self.sync) + 2 * self.address_width + 2 + self.ident_width + self.length_width
+        """Bytes before the payload of a reply (prefix and sync included)."""
+        return len(self.lead(reply=True)) + self.core_size
+
+    @property
+    def core_size(self) -> int:
+        """Header bytes after the sync: addresses, command, ident, length."""
+        return 2 * self.address_width + 2 + self.ident_width + self.length_width
 
     @property
     def min_size(self) -> int:
-        return self.header_size + 2
+        return min(self.header_size, len(self.lead(reply=False)) + self.core_size) + 2
+
+    def lead(self, *, reply: bool) -> bytes:
+        """Prefix and sync: the bytes every frame of one direction starts with."""
+        if reply:
+            return self.reply_prefix + (self.reply_sync or self.sync)
+        return self.request_prefix + self.sync
+
+    def leads(self) -> tuple[tuple[bytes, bool | None], ...]:
+        """The distinct leads on the line, each with its direction (None: both directions share it)."""
+        request, reply = self.lead(reply=False), self.lead(reply=True)
+        if request == reply:
+            return ((request, None),)
+        return ((request, False), (reply, True))
+
+    @property
+    def asymmetric(self) -> bool:
+        """True when a frame's first bytes tell a request from a reply."""
+        return len(self.leads()) > 1
+
+    def destination(self, bus_address: int) -> int:
+        """Where a request to the inverter at ``bus_address`` goes."""
+        return self.inverter_address | bus_address
+
+    def reply_source(self, bus_address: int) -> int:
+        """Where the inverter at ``bus_address`` (0: not registered) sends its replies from."""
+        return self.reply_from | bus_address
+
+    def bus_address(self, address: int, base: int) -> int:
+        """The bus-address part of a frame address whose base is ``base``."""
+        return address & ~base & ((1 << (8 * self.address_width)) - 1)
+
+    def reply_destination(self, request_src: int, request_dst: int) -> int:
+        """Where the reply to a request goes: the host, or the request's destination base."""
+        if self.reply_to_request:
+            return request_dst & ~0xFF & ((1 << (8 * self.address_width)) - 1)
+        return request_src
+
+    @property
+    def plausible_addresses(self) -> tuple[int, ...]:
+        """Every real frame has one of these as its source or destination (the framer's noise rule)."""
+        return self.line_addresses or (self.host_address, self.broadcast_address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +135,7 @@ class CommandDef:
     id: str
     control: int
     function: int
-    reply_function: int | None  # None: the device never answers (reset)
+    reply_function: int | None  # None: the device never answers (reset); else the first reply code
     request_type: str | None
     reply_type: str | None
     broadcast: bool  # sent to the broadcast address rather than the inverter
@@ -80,10 +144,24 @@ class CommandDef:
     # A reply that is a series (Samil TCP history: many 06 61, then an empty 06 81):
     # the function code of the frame that ends it; None for a single reply.
     end_function: int | None = None
+    destination: int | None = None  # a fixed destination address (KLNE register: 0x7F01)
+    more_replies: tuple[int, ...] = ()  # further reply function codes (SISER 01 10 -> 01 90 or 01 82)
 
     @property
     def expects_reply(self) -> bool:
         return self.reply_function is not None
+
+    @property
+    def reply_functions(self) -> tuple[int, ...]:
+        """Every function code a reply to this command may carry."""
+        if self.reply_function is None:
+            return ()
+        return (self.reply_function, *self.more_replies)
+
+    @property
+    def to_inverter(self) -> bool:
+        """Sent to one registered inverter's address (not to broadcast nor to a fixed address)."""
+        return not self.broadcast and self.destination is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +228,24 @@ class FieldDef:
     set_command: str | None = None
     safe_min: float | None = None
     safe_max: float | None = None
+    # other codes carrying the same value, tried in order when ``codes`` are not all in a layout
+    # (a three-phase Samil reports Pac at 0x0B, E-Total at 0x07/0x08); same word count as ``codes``
+    alternatives: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def all_codes(self) -> tuple[int, ...]:
+        """Every code this field may be read from (its own first, then each alternative's)."""
+        out = list(self.codes)
+        for alt in self.alternatives:
+            out.extend(alt)
+        return tuple(out)
+
+    def codes_in(self, layout: Container[int]) -> tuple[int, ...] | None:
+        """The codes this field is read from in ``layout``: its own, else the first alternative all present."""
+        for codes in (self.codes, *self.alternatives):
+            if all(c in layout for c in codes):
+                return codes
+        return None
 
     @property
     def decimals(self) -> int:
@@ -187,15 +283,38 @@ class TextField:
 
 @dataclass(frozen=True, slots=True)
 class ModelDef:
-    """A device the spec covers, with the layouts captured from a real unit."""
+    """A device the spec covers, with the layouts captured from a real unit (or its fixed word order)."""
 
     id: str
     title: str
-    status_layout: tuple[int, ...]
+    status_layout: tuple[int, ...]  # queried layout as captured, or the fixed word order
     param_layout: tuple[int, ...]
     version: tuple[tuple[str, str], ...]  # text field id -> value
     parameters: tuple[tuple[int, int], ...]  # parameter code -> raw value
     rated_power: int  # W, used by the simulator and plausibility checks
+    status_fixed: bool = False  # status words sit at fixed positions: no layout query is sent or answered
+    param_fixed: bool = False  # the same for the parameter reply
+    status_reply: int | None = None  # the reply function code this model's status arrives with
+
+
+@dataclass(frozen=True, slots=True)
+class TypeDef:
+    """A payload type at run time, so requests are built (and payloads read) through the spec's types."""
+
+    id: str
+    kind: str  # struct | text | array
+    members: tuple[tuple[str, str, int], ...] = ()  # (id, kind, width); kind: u8..s32 | text | bytes
+    width: int = 0  # text: its width in bytes
+    item: str = ""  # array: u8 | u16
+
+    @property
+    def size(self) -> int | None:
+        """Fixed size in bytes, None for arrays (greedy)."""
+        if self.kind == "struct":
+            return sum(w for _, _, w in self.members)
+        if self.kind == "text":
+            return self.width
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +333,7 @@ class ProtocolSpec:
     flags: tuple[FlagsDef, ...]
     version_fields: tuple[TextField, ...]
     models: tuple[ModelDef, ...]
+    types: tuple[TypeDef, ...] = ()
     _by_id: dict[str, CommandDef] = field(default_factory=dict, compare=False, repr=False)
 
     def command(self, command_id: str) -> CommandDef:
@@ -258,3 +378,39 @@ class ProtocolSpec:
             if m.id == model_id:
                 return m
         raise KeyError(f"{self.id}: no model {model_id!r} (have {', '.join(m.id for m in self.models)})")
+
+    def payload_type(self, type_id: str | None) -> TypeDef | None:
+        """The payload type ``type_id`` (None when there is none, or it is a primitive)."""
+        for t in self.types:
+            if t.id == type_id:
+                return t
+        return None
+
+    def fixed_models(self, what: str = "status") -> tuple[ModelDef, ...]:
+        """Models whose ``what`` (status or parameters) words sit at fixed positions."""
+        if what == "status":
+            return tuple(m for m in self.models if m.status_fixed)
+        return tuple(m for m in self.models if m.param_fixed)
+
+    def fixed_model_for(
+        self, what: str, reply_function: int | None, payload_length: int, prefer: ModelDef | None = None
+    ) -> ModelDef | None:
+        """The fixed-layout model a ``what`` reply is decoded with, when no layout was queried.
+
+        Candidates are the fixed-layout models whose ``status_reply`` (if they
+        name one) is the reply's function code.  The preferred model (the one
+        the caller was told) wins when it is a candidate; otherwise the first
+        whose layout is as long as the payload.  None when nothing fits.
+        """
+        candidates = [
+            m
+            for m in self.fixed_models(what)
+            if what != "status" or m.status_reply is None or m.status_reply == reply_function
+        ]
+        if prefer is not None and prefer in candidates:
+            return prefer
+        for m in candidates:
+            layout = m.status_layout if what == "status" else m.param_layout
+            if 2 * len(layout) == payload_length:
+                return m
+        return None

@@ -195,8 +195,8 @@ def test_published_json_schema_is_current_and_validates_every_spec() -> None:
     [
         ("unknown_key", "'units' does not match any of the regexes"),
         ("wrong_type", "'2000' is not of type 'integer'"),
-        ("missing_key", "'status_layout' is a required property"),
-        ("bad_sync", "'aa ag' does not match"),
+        ("missing_key", "'title' is a required property"),
+        ("bad_sync", "'aa ag' is not valid under any of the given schemas"),
         ("non_identifier", "'Pac-AC' does not match"),
         ("inject_name", "does not match '^[a-z][a-z0-9_]*$'"),
         ("bad_scale", "0 is not valid under any of the given schemas"),

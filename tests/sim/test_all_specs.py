@@ -97,5 +97,5 @@ def test_pv02_two_byte_address_register_is_accepted() -> None:
 def test_serial_longer_than_the_spec_allows_is_refused() -> None:
     from pvapp.sim import OptionError
 
-    with pytest.raises(OptionError, match="longer than the 16 characters"):
+    with pytest.raises(OptionError, match="longer than the 10 characters a cms serial has"):
         Simulator("cms", SimOptions(spec="cms", serials=("X" * 17,)))
