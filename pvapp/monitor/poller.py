@@ -38,6 +38,7 @@ from pvapp.clock import Clock
 from pvapp.config import InverterConfig, PortConfig
 from pvapp.reading import InverterInfo, InverterState
 from pvgen.runtime.errors import InverterError, NoReply, PortGone, ProtocolError
+from pvgen.runtime.model import ModelDef
 from pvgen.runtime.text import serial_problem
 
 from .bounded import SeenOnce
@@ -69,6 +70,7 @@ class InverterSlot:
     serial: str | None = None
     info: InverterInfo | None = None
     layout: tuple[int, ...] | None = None
+    model: ModelDef | None = None  # the spec model the unit was identified as (by layout or version text)
     guard: Guard | None = None
     state: InverterState | None = None  # None until first heard of
     last_reply: datetime | None = None
@@ -122,8 +124,9 @@ class PortPoller(threading.Thread):
         self.backoff = BACKOFF_MIN
         self.cycles = 0
         self.last_cycle_seconds = 0.0
+        first = self.spec.frame.first_address  # the spec's default bus address (SISER 33, Eversolar 0x10)
         self.slots = [
-            InverterSlot(cfg=inv, key=f"{cfg.key}.inverters[{i}]", address=i + 1, serial=inv.serial)
+            InverterSlot(cfg=inv, key=f"{cfg.key}.inverters[{i}]", address=first + i, serial=inv.serial)
             for i, inv in enumerate(cfg.inverters)
         ]
         self.needs_reset = True
@@ -283,10 +286,15 @@ class PortPoller(threading.Thread):
         return problem is None
 
     def _identify(self, slot: InverterSlot, serial: str | None) -> None:
-        """After registration: version text (first time), status layout, guard."""
+        """After registration: version text (first time, where the spec has one), status layout, guard.
+
+        The layout is the unit's answer to the layout query, or the fixed word
+        order of its model (no query sent); the model it identifies gives the
+        guard its rated power.
+        """
         try:
             if slot.info is None:
-                version = slot.client.read_version()
+                version = slot.client.read_version() if self.spec.has_command("version") else None
                 sn = serial or getattr(version, "serial", "") or slot.cfg.serial or slot.key
                 if not self._admissible(sn) or not self.accept_serial(sn):
                     return  # refused (said why, once); asked again next cycle
@@ -301,8 +309,10 @@ class PortPoller(threading.Thread):
                     firmware=getattr(version, "firmware", "") or "",
                     va_rating=getattr(version, "va_rating", "") or "",
                 )
-                slot.guard = self.make_guard(slot)
             slot.layout = slot.client.read_status_layout()
+            slot.model = self.spec.identify_model(slot.layout, slot.info.model)
+            if slot.guard is None:
+                slot.guard = self.make_guard(slot)
         except NoReply:
             return  # try again next cycle
         except ProtocolError as exc:

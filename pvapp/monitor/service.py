@@ -294,7 +294,8 @@ class Monitor:
         module_spec = __import__(f"pv.{slot.info.spec_id}", fromlist=["SPEC"]).SPEC
         rated = slot.cfg.rated_power
         if rated is None:
-            rated = _rated_power(module_spec, slot.info.model)
+            model = slot.model  # the spec model the poller identified (by layout or version text), if any
+            rated = float(model.rated_power) if model is not None else _rated_power(module_spec, slot.info.model)
         last = self.storage.last_good(slot.info.serial)
         serial = slot.info.serial
         tz = self.cfg.timezone

@@ -199,7 +199,7 @@ def canonical_unit(unit: str) -> str:
 def layout_fields(spec: ProtocolSpec, layout: Iterable[int]) -> tuple[str, ...]:
     """Field ids whose every word is present in a status layout (spec order)."""
     codes = set(layout)
-    return tuple(f.id for f in spec.fields if f.codes and all(c in codes for c in f.codes))
+    return tuple(f.id for f in spec.fields if f.codes and f.codes_in(codes) is not None)
 
 
 def reading_fields(spec: ProtocolSpec, reading: Reading) -> tuple[str, ...]:

@@ -222,7 +222,8 @@ class WordDecoder(Generic[T]):
             namespace[f"_e_{enum_id}"] = {int(m): m for m in enum_cls}
         for flags_id, flags_cls in self.flags.items():
             namespace[f"_f_{flags_id}"] = _memo_flags(flags_cls)
-        exec(compile(self.source(layout), f"<pv plan {self.what} {bytes(layout).hex()}>", "exec"), namespace)  # noqa: S102 - source built from validated spec data only
+        name = " ".join(f"{c:02x}" for c in layout)  # fixed layouts hold pseudo-codes above 0xff
+        exec(compile(self.source(layout), f"<pv plan {self.what} {name}>", "exec"), namespace)  # noqa: S102 - source built from validated spec data only
         plan: Callable[[bytes], T] = namespace["plan"]
         return plan
 

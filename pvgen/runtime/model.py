@@ -414,3 +414,18 @@ class ProtocolSpec:
             if 2 * len(layout) == payload_length:
                 return m
         return None
+
+    def identify_model(self, layout: tuple[int, ...] | None = None, version_model: str = "") -> ModelDef | None:
+        """The spec model a unit is: the one whose (queried or fixed) status layout it uses, else the
+        one whose captured version model text it sends; None when neither tells."""
+        if layout is not None:
+            same = [m for m in self.models if m.status_layout == tuple(layout)]
+            if len(same) == 1:
+                return same[0]
+        text = version_model.replace("\x00", " ").strip()
+        if text:
+            for m in self.models:
+                captured = dict(m.version).get("model", "").replace("\x00", " ").strip()
+                if captured == text:
+                    return m
+        return None

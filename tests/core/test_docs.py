@@ -105,9 +105,10 @@ def test_error_listing_is_what_pvgen_prints(scratch: Path) -> None:
     assert listing[-2:] == ["$ echo $?", str(result.returncode)]
 
 
-def test_well_known_field_table_matches_the_runtime() -> None:
-    from pvgen.runtime.model import WELL_KNOWN_FIELDS
+def test_canonical_quantity_table_matches_the_runtime() -> None:
+    """The documented vocabulary is quantities.py's, id by id and unit by unit, in display order."""
+    from pvgen.runtime.quantities import QUANTITIES
 
-    section = TEXT.split("## Well-known field ids", 1)[1].split("\n## ", 1)[0]
-    documented = re.findall(r"^\| `([a-z_]+)` \|", section, re.M)
-    assert documented == list(WELL_KNOWN_FIELDS)
+    section = TEXT.split("## Canonical quantities", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \| ([^|]+) \|", section, re.M)
+    assert documented == [(q.id, q.unit or "—") for q in QUANTITIES]

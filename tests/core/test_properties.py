@@ -71,7 +71,7 @@ def layouts(mod: ModuleType, fields: tuple[FieldDef, ...], which: str) -> list[t
 
 @st.composite
 def word_values(draw: st.DrawFn, fields: tuple[FieldDef, ...], layout: tuple[int, ...]) -> dict[str, int]:
-    present = [f for f in fields if all(c in layout for c in f.codes)]
+    present = [f for f in fields if f.codes_in(layout) is not None]
     return {f.id: draw(raw_strategy(f)) for f in present}
 
 

@@ -27,23 +27,8 @@ def test_spec_metadata_is_valid_for_home_assistant(spec_id: str) -> None:
     assert hass.spec_problems(importlib.import_module(f"pv.{spec_id}").SPEC) == []
 
 
-def _canonical_pending(spec_id: str, model_id: str) -> bool:
-    """A model whose power and lifetime energy only the spec-language work maps onto pac/e_total (SolarLake)."""
-    spec = importlib.import_module(f"pv.{spec_id}").SPEC
-    layout = set(spec.model(model_id).status_layout)
-    return not all(any(f.id == q and set(f.codes) <= layout for f in spec.fields) for q in ("pac", "e_total"))
-
-
 DASHBOARD_CASES = [
-    pytest.param(
-        spec_id,
-        model.id,
-        marks=[pytest.mark.xfail(strict=True, reason="waits for issue 10: SolarLake 0x0B, 0x07/0x08 onto pac, e_total")]
-        if _canonical_pending(spec_id, model.id)
-        else [],
-    )
-    for spec_id in ed.SPEC_IDS
-    for model in importlib.import_module(f"pv.{spec_id}").SPEC.models
+    (spec_id, model.id) for spec_id in ed.SPEC_IDS for model in importlib.import_module(f"pv.{spec_id}").SPEC.models
 ]
 
 
@@ -59,7 +44,10 @@ def test_expectation_has_what_the_energy_dashboard_needs(spec_id: str, model_id:
     assert len(e_total["availability"]) == 1  # stays available overnight
     assert by_object["pac"]["unit_of_measurement"] == "W" and by_object["pac"]["state_class"] == "measurement"
     assert by_object["mode"]["device_class"] == "enum" and "Normal" in by_object["mode"]["options"]
-    assert "error_problem" in by_object and by_object["error_problem"]["device_class"] == "problem"
+    spec = importlib.import_module(f"pv.{spec_id}").SPEC
+    fields = hass.layout_fields(spec, spec.model(model_id).status_layout)
+    if any(f.flags for f in spec.fields if f.id in fields):  # a model that reports a fault word
+        assert "error_problem" in by_object and by_object["error_problem"]["device_class"] == "problem"
     assert by_object["temperature"]["entity_category"] == "diagnostic"
     serials = {p["device"]["serial_number"] for p in by_object.values()}
     assert len(serials) == 1 and all(p["unique_id"].startswith("pv_") for p in by_object.values())
