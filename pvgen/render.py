@@ -97,6 +97,7 @@ def _class_map(classes: dict[str, str]) -> str:
 def render_inverter(ir: SpecIR, env: jinja2.Environment, header_files: Sequence[str] | None = None) -> str:
     spec = ir.spec
     exports = ["SPEC", "CODEC", "Status", "Parameters", "VersionInfo", "Inverter", "EXAMPLES", "FrameStruct"]
+    exports.append("REJECTED")
     exports += list(ir.enum_classes.values()) + list(ir.flag_classes.values())
     exports += [t.class_name for t in ir.types]
     exports += [
@@ -115,7 +116,8 @@ def render_inverter(ir: SpecIR, env: jinja2.Environment, header_files: Sequence[
         "checksum",
         "bin2hex",
     ]
-    examples = tuple((e.id, e.command, e.direction, e.hex, e.model, e.values) for e in ir.examples)
+    examples = tuple((e.id, e.command, e.direction, e.hex, e.model, e.values) for e in ir.examples if not e.reject)
+    rejected = tuple((e.id, e.command, e.direction, e.hex, e.reject) for e in ir.examples if e.reject)
     examples_head = "EXAMPLES: tuple[tuple[str, str, str, str, str | None, tuple[tuple[str, object], ...]], ...]"
     enums = [
         {
@@ -189,6 +191,7 @@ def render_inverter(ir: SpecIR, env: jinja2.Environment, header_files: Sequence[
         enum_map=_class_map(ir.enum_classes),
         flag_map=_class_map(ir.flag_classes),
         examples_assignment=assignment(examples_head, examples),
+        rejected_assignment=assignment("REJECTED: tuple[tuple[str, str, str, str, str], ...]", rejected),
     )
 
 

@@ -37,6 +37,7 @@ _codec.require_api(2)
 __all__ = [
     "CODEC",
     "EXAMPLES",
+    "REJECTED",
     "SPEC",
     "AckStruct",
     "CodeListStruct",
@@ -1247,3 +1248,6 @@ bin2hex = _legacy.bin2hex
 
 EXAMPLES: tuple[tuple[str, str, str, str, str | None, tuple[tuple[str, object], ...]], ...] = ()
 """(id, command, direction, hex, model, expected values): captured frames, run as tests."""
+
+REJECTED: tuple[tuple[str, str, str, str, str], ...] = ()
+"""(id, command, direction, hex, reason): frames the decoder must refuse, with the reason it gives."""

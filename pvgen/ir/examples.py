@@ -59,6 +59,7 @@ def build_examples(
                 ex.get("model"),
                 tuple((ex.get("values") or {}).items()),
                 ex.get("doc", ""),
+                ex.get("reject"),
             )
         )
     return examples

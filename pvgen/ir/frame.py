@@ -119,4 +119,6 @@ def build_transport(doc: LDict) -> TransportDefaults:
         reply_timeout=float(tr.get("reply_timeout", 1.0)),
         command_delay=float(tr.get("command_delay", 0.1)),
         tcp_port=tr.get("tcp_port"),
+        dtr=tr.get("dtr"),
+        rts=tr.get("rts"),
     )

@@ -102,6 +102,7 @@ class ExampleIR:
     model: str | None
     values: tuple[tuple[str, Any], ...]
     doc: str
+    reject: str | None = None  # the frame must be refused with a reason containing this
 
 
 @dataclass

@@ -124,8 +124,10 @@ class TransportDefaults:
     parity: str
     stopbits: float
     reply_timeout: float  # seconds to wait for a reply
-    command_delay: float  # seconds to leave between commands
+    command_delay: float  # seconds to leave between commands (waited before each one, from the last exchange)
     tcp_port: int | None = None
+    dtr: bool | None = None  # DTR level held while the port is open (None: pyserial's default)
+    rts: bool | None = None  # RTS level held while the port is open
 
 
 @dataclass(frozen=True, slots=True)

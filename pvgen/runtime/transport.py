@@ -28,7 +28,7 @@ def open_port(url: str, spec: ProtocolSpec | None = None, *, timeout: float | No
     register_url_handlers()
     tr = spec.transport if spec is not None else None
     try:
-        return serial.serial_for_url(
+        port = serial.serial_for_url(
             url,
             baudrate=tr.baudrate if tr else 9600,
             bytesize=tr.bytesize if tr else 8,
@@ -39,3 +39,12 @@ def open_port(url: str, spec: ProtocolSpec | None = None, *, timeout: float | No
         )
     except (serial.SerialException, OSError, ValueError) as exc:
         raise PortGone(f"cannot open {url}: {exc}") from exc
+    try:
+        if tr is not None and tr.dtr is not None:
+            port.dtr = tr.dtr
+        if tr is not None and tr.rts is not None:
+            port.rts = tr.rts
+    except (serial.SerialException, OSError, ValueError) as exc:
+        port.close()
+        raise PortGone(f"cannot set the control lines of {url}: {exc}") from exc
+    return port
