@@ -41,10 +41,14 @@ def find_root(start: Path) -> Path:
     return start
 
 
-def validate_files(names: list[str], root: Path) -> list[SpecProblem]:
-    """Check spec files of either kind; parents are looked up beside each file, then among the shipped specs."""
+def validate_files(names: list[str], root: Path) -> tuple[list[SpecProblem], int]:
+    """Check spec files of either kind; parents are looked up beside each file, then among the shipped specs.
+
+    Returns the problems and how many inverter examples were decoded and checked.
+    """
     parents = [SpecDir(d, "specs") for d in (root / "specs", installed_specs_dir()) if d is not None and d.is_dir()]
     problems: list[SpecProblem] = []
+    examples = 0
     for name in names:
         path = Path(name)
         path = path if path.is_absolute() else Path.cwd() / path
@@ -56,10 +60,10 @@ def validate_files(names: list[str], root: Path) -> list[SpecProblem]:
 
                 render_service(spec.doc, display, spec.data, (spec.header,))
             else:
-                build_ir(load_spec(path, root, parents=parents), root)
+                examples += len(build_ir(load_spec(path, root, parents=parents), root).examples)
         except SpecError as exc:
             problems.extend(exc.problems)
-    return problems
+    return problems, examples
 
 
 def _symlinks(root: Path, rels: list[str]) -> list[str]:
@@ -202,9 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         return _user_specs(args.specs, args.check)
     root = (args.root or find_root(Path.cwd())).absolute()
     if args.validate:
-        problems = validate_files(args.validate, root)
+        problems, examples = validate_files(args.validate, root)
         for p in problems:
             print(p, file=sys.stderr)
+        if not problems:
+            print(f"pvgen --validate: {len(args.validate)} spec(s) valid, {examples} example(s) checked")
         return 1 if problems else 0
     return _generate_repo(root, args.check)
 

@@ -276,8 +276,8 @@ def field_rows(spec: Any, values: dict[str, Any], status: Any = None) -> list[di
     for f in spec.fields:
         if f.id not in values:
             continue
-        if layout and not set(f.codes) <= layout:
-            continue  # not in what this inverter reports
+        if layout and f.codes_in(layout) is None:
+            continue  # not in what this inverter reports (at its own codes nor an alternative's)
         v = values[f.id]
         row: dict[str, Any] = {"id": f.id, "label": f.label, "value": v, "unit": f.unit}
         if status is not None and f.enum and v is not None:

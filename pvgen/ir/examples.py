@@ -265,7 +265,7 @@ class _ExampleCheck:
             model = spec.fixed_model_for(what, frame.function, len(frame.payload))
         if model is None:
             if values:
-                self.error((), f"a {cmd.id} example with values needs the model whose layout decodes it")
+                self.error(("values",), f"a {cmd.id} example with values needs the model whose layout decodes it")
             return
         fixed = model.status_fixed if what == "status" else model.param_fixed
         if what == "status" and fixed and model.status_reply is not None and model.status_reply != frame.function:

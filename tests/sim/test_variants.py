@@ -12,6 +12,9 @@ client talks to the simulator, which serves each spec as its unit speaks.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,7 +82,7 @@ def test_klne_request_templates_come_out_of_the_client_byte_for_byte(line: tuple
     inv.reset()
     sn = inv.discover()
     assert sn == sim.inverters[0].serial
-    assert inv.register(sn)  # the spec's first bus address, 1
+    assert inv.register(sn)  # bus address 1
     version = inv.read_version()
     with pytest.raises(pv.NoReply):  # the parameter reply's layout is not published: the simulator stays silent
         inv.request("parameter_block")
@@ -176,7 +179,7 @@ def test_eversolar_register_echoes_the_serial_exactly_as_received() -> None:
     port = _Scripted([discover_reply, ack])
     inv = eversolar.Inverter(port, sleep=no_sleep)
     assert inv.discover() == "B3K0000042"
-    assert inv.register("B3K0000042")
+    assert inv.register("B3K0000042", 0x10)  # pv 0.2's register() defaults to 1; handshake() uses 0x10
     assert eversolar.CODEC.parse(port.written[1]).payload == raw_serial + b"\x10"
     # a serial longer than the spec's 16 bytes is refused before anything is sent
     with pytest.raises(pv.ProtocolError, match="do not fit in 16"):
@@ -291,3 +294,60 @@ def test_tlpm_status_without_a_layout_reply_decodes_by_its_fixed_order() -> None
     # told the model (pv decode --model), the decoder uses it without looking at lengths
     decoder = StreamDecoder("samil", model="solarlake_tlpm")
     assert next(iter(decoder.feed(data)))["values"]["pac"] == 9120
+
+
+def _pv_decode(tmp_path: Any, data: bytes, *args: str) -> subprocess.CompletedProcess[str]:
+    capture = tmp_path / "capture.txt"
+    capture.write_text(data.hex(" ") + "\n", encoding="ascii")
+    return subprocess.run(
+        [sys.executable, "-m", "pvapp.cli", "decode", str(capture), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_pv_decode_reads_a_tlpm_capture_by_its_fixed_order(tmp_path: Any) -> None:
+    """The user's view: a TL-PM capture with no layout reply, spec found by its 55 AA lead."""
+    example = next(e for e in samil.EXAMPLES if e[0] == "tlpm_status_reply")
+    result = _pv_decode(tmp_path, bytes.fromhex(example[3]), "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["spec"] == "samil"
+    (frame,) = out["frames"]
+    assert frame["values"]["pac"] == 9120 and frame["values"]["e_total"] == 45678.9
+    text = _pv_decode(tmp_path, bytes.fromhex(example[3]), "--model", "solarlake_tlpm")
+    assert text.returncode == 0, text.stderr
+    assert "pac=9120" in text.stdout and "e_total=45678.9" in text.stdout and "word 12:0" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("mod", "spec_id"), [(klne, "klne"), (eversolar, "eversolar"), (siser, "siser")], ids=["klne", "eversolar", "siser"]
+)
+def test_pv_decode_finds_each_new_spec_by_its_lead(tmp_path: Any, mod: Any, spec_id: str) -> None:
+    """Requests and replies of each spec, decoded with no --spec: its leads name it."""
+    data = b"".join(bytes.fromhex(e[3]) for e in mod.EXAMPLES)
+    result = _pv_decode(tmp_path, data, "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["spec"] == spec_id
+    assert [(f["command"], f["direction"]) for f in out["frames"]] == [(e[1], e[2]) for e in mod.EXAMPLES]
+    for frame, example in zip(out["frames"], mod.EXAMPLES, strict=True):
+        expected = dict(example[5])
+        na = {f.id: f.na_values for f in mod.SPEC.fields}
+        if expected and frame["direction"] == "reply":
+            # a 'not measured' value is written as its raw number in the spec, decoded as None
+            got = {k: expected[k] if frame["values"][k] is None and expected[k] in na.get(k, ()) else frame["values"][k]
+                   for k in expected}  # fmt: skip
+            assert got == expected, example[0]
+    assert out["stats"]["garbage_bytes"] == 0
+
+
+def test_pv_decode_model_errors_are_one_line(tmp_path: Any) -> None:
+    result = _pv_decode(tmp_path, b"\x55\xaa", "--model", "nonesuch")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "pv decode: --model: no spec has a model 'nonesuch'"
+    result = _pv_decode(tmp_path, b"\x55\xaa", "--spec", "cms", "--model", "solarlake_tlpm")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "pv decode: --model: spec 'cms' has no model 'solarlake_tlpm' (have: cms2000)"
