@@ -109,11 +109,11 @@ def connect(
     spec: str | None,
     *,
     timeout: float | None,
-    address: int = 1,
+    address: int | None = None,
     advertise: Sequence[str] | None = None,
     wait: float = 60.0,
 ) -> Session:
-    """Open PORT and register one inverter, detecting the spec when not given.
+    """Open PORT and register one inverter (at the spec's first bus address unless given), detecting the spec.
 
     ``listen://HOST:PORT`` waits (``wait`` seconds) for a Samil TCP unit to
     connect, sending the advertisement to ``advertise`` (default: broadcast).

@@ -81,7 +81,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
         try:
             for _ in range(3):
                 bus.reset()
-            address = args.first_address
+            address = args.first_address if args.first_address is not None else mod.SPEC.frame.first_address
             while address <= 254:
                 sn = bus.discover()
                 if sn is None:
@@ -295,7 +295,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("discover", help="find every inverter on a line and register each at its own address")
     port_args(p)
     p.add_argument(
-        "--first-address", type=bus_address, default=1, metavar="N", help="address of the first inverter (1-254; 1)"
+        "--first-address",
+        type=bus_address,
+        default=None,
+        metavar="N",
+        help="address of the first inverter (1-254; default the spec's: 1, SISER 33, Eversolar 16)",
     )
     add_json(p)
     p.set_defaults(func=cmd_discover)
