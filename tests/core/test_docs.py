@@ -112,3 +112,19 @@ def test_canonical_quantity_table_matches_the_runtime() -> None:
     section = TEXT.split("## Canonical quantities", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([a-z0-9_]+)` \| ([^|]+) \|", section, re.M)
     assert documented == [(q.id, q.unit or "—") for q in QUANTITIES]
+
+
+def test_construct_excerpts_are_still_in_the_specs_they_quote() -> None:
+    """Each `<!-- excerpt: specs/X.yaml -->` block is made of lines of that spec, in the file's order."""
+    blocks = re.findall(r"<!-- excerpt: (specs/[a-z0-9_]+\.yaml) -->\n```yaml\n(.*?)```", TEXT, re.S)
+    assert len(blocks) >= 8
+    for path, block in blocks:
+        lines = (REPO / path).read_text(encoding="utf-8").splitlines()
+        pos = 0
+        for wanted in block.rstrip("\n").splitlines():
+            try:
+                pos = lines.index(wanted, pos) + 1
+            except ValueError:
+                raise AssertionError(
+                    f"docs/specs.md quotes {wanted!r} from {path}, which does not have it there"
+                ) from None
