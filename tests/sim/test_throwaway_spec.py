@@ -56,7 +56,7 @@ frame:
   checksum: {rule: sum16}
   max_payload: 255
 
-transport: {reply_timeout: 0.3, command_delay: 0.05}
+transport: {reply_timeout: 0.3, command_delay: 0.05, rts: false}
 
 types:
   serial_number: {text: 8}
@@ -175,6 +175,20 @@ def test_the_throwaway_spec_is_generated_and_served(zephyr: ModuleType) -> None:
         finally:
             port.close()
             forget_simulator(name)
+
+
+def test_the_spec_s_line_levels_are_applied_when_the_port_is_opened(zephyr: ModuleType) -> None:
+    """transport.rts: false holds RTS low (pyserial raises it by default); the cms spec leaves it alone."""
+    port = pv.open_port("sim://zephyr_tmp?awake=always", zephyr.SPEC)
+    try:
+        assert port.rts is False
+    finally:
+        port.close()
+    other = pv.open_port("sim://cms?awake=always", importlib.import_module("pv.cms").SPEC)
+    try:
+        assert other.rts is True
+    finally:
+        other.close()
 
 
 def test_the_throwaway_spec_runs_in_the_monitor_and_announces_itself(zephyr: ModuleType, tmp_path: Path) -> None:
