@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pvapp.config import known_specs
+
 from .conftest import pv_env, run_pv
 
 GOOD_PORT = """
@@ -19,7 +21,7 @@ CONFIG_CASES = [
     (
         "unknown spec",
         GOOD_PORT + '[[ports]]\nport = "/dev/ttyUSB1"\n  [[ports.inverters]]\n  spec = "cmz"\n',
-        "config error: ports[1].inverters[0].spec: unknown spec 'cmz' (expected one of cms, orion, samil, samil_tcp, sunezy)",
+        f"config error: ports[1].inverters[0].spec: unknown spec 'cmz' (expected one of {', '.join(known_specs())})",
     ),
     (
         "misspelt key",

@@ -9,7 +9,6 @@ addresses.  One scenario runs once per module; each test checks one promise.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import socket
 import threading
@@ -219,15 +218,6 @@ def test_both_inverters_connected_polled_and_stored(scenario: Scenario) -> None:
     assert found and not any("address None" in line for line in found)
 
 
-def _lake_pac_pending() -> bool:
-    spec = importlib.import_module("pv.samil_tcp").SPEC
-    layout = set(spec.model("sl17ktl").status_layout)
-    return not any(f.id == "pac" and set(f.codes) <= layout for f in spec.fields)
-
-
-@pytest.mark.xfail(
-    _lake_pac_pending(), strict=True, reason="waits for issue 10: SolarLake 0x0B, 0x07/0x08 onto pac, e_total"
-)
 def test_three_phase_solarlake_stored_with_canonical_power_and_energy(scenario: Scenario) -> None:
     rows = list(scenario.storage.readings(serial=LAKE))
     assert rows and all(r.pac is not None and r.e_total is not None for r in rows)
