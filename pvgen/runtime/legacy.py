@@ -23,6 +23,7 @@ from .client import InverterBase
 from .codec import WordRecord, decode_layout, version_text
 from .errors import ProtocolError
 from .framing import FrameCodec, FrameError, checksum16
+from .model import code_label
 
 # pv 0.2's labels, by the spec field they name (facts from issue 14: pv 0.2's
 # source).  The typed API keeps the spec's own labels ("Vpv-Start"); only these
@@ -150,22 +151,22 @@ class PairBuilder:
         extra: list[tuple[int, _Entry]] = []
         named: set[int] = set()
         for f in fields:
-            named.update(f.codes)
-            present = [c for c in f.codes if c in position]
-            if not present:
-                continue
-            if len(present) < len(f.codes):
+            codes = f.codes_in(position)  # its own codes, or the first alternative the layout has
+            if codes is None:
+                named.update(f.codes)
+                present = [c for c in f.codes if c in position]
                 # half of a two-word value: keep the word pv 0.2 would have had, raw
                 for c in present:
-                    extra.append((position[c], _Entry(f"0x{c:02X}", None, (position[c],), False)))
+                    extra.append((position[c], _Entry(code_label(c), None, (position[c],), False)))
                 continue
-            positions = tuple(position[c] for c in f.codes)
+            named.update(codes)
+            positions = tuple(position[c] for c in codes)
             label = self.labels.get(f.id)
             entry = _Entry(label or f.label, f.id, positions, bool(f.enum or f.flags))
             (known if label else extra).append((min(positions), entry))
         for code, i in position.items():
             if code not in named:
-                extra.append((i, _Entry(f"0x{code:02X}", None, (i,), False)))
+                extra.append((i, _Entry(code_label(code), None, (i,), False)))
         known.sort(key=lambda item: item[0])
         extra.sort(key=lambda item: item[0])
         return tuple(entry for _, entry in known + extra)
@@ -218,7 +219,8 @@ class LegacyInverter(InverterBase[S, P, V]):
     """
 
     def _reply_payload(self, command_id: str, dst: int) -> bytes:
-        frame = self.request(command_id, dst=dst)
+        # dst is the bus address; the spec's rules make the frame address (KLNE: 1 -> 01 01)
+        frame = self.request(command_id, dst=self.SPEC.frame.destination(dst))
         assert frame is not None  # every reading command has a reply
         return frame.payload
 
@@ -227,11 +229,20 @@ class LegacyInverter(InverterBase[S, P, V]):
         return version_text(self._reply_payload("version", dst))
 
     def status_layout(self, dst: int = 1) -> tuple[int, ...]:
-        """The status layout: one code per word of the status reply."""
+        """The status layout: one code per word of the status reply.
+
+        A unit without a layout query (a spec with fixed word orders: KLNE,
+        Eversolar, SISER) gets its model's fixed order, so ``status(status_layout())``
+        works on it too.
+        """
+        if not self.SPEC.has_command("status_layout"):
+            return self.read_status_layout()
         return decode_layout(self._reply_payload("status_layout", dst))
 
     def param_layout(self, dst: int = 1) -> tuple[int, ...]:
-        """The parameter layout: one code per word of the parameter reply."""
+        """The parameter layout: one code per word of the parameter reply (the fixed order without a query)."""
+        if not self.SPEC.has_command("param_layout"):
+            return self.read_param_layout()
         return decode_layout(self._reply_payload("param_layout", dst))
 
     def status(self, layout: Sequence[int], dst: int = 1) -> LegacyReadings | None:

@@ -351,3 +351,35 @@ def test_pv_decode_model_errors_are_one_line(tmp_path: Any) -> None:
     result = _pv_decode(tmp_path, b"\x55\xaa", "--spec", "cms", "--model", "solarlake_tlpm")
     assert result.returncode == 2
     assert result.stderr.strip() == "pv decode: --model: spec 'cms' has no model 'solarlake_tlpm' (have: cms2000)"
+
+
+def test_pv02_calls_work_on_a_unit_without_a_layout_query() -> None:
+    """pv 0.2's status(status_layout()) on KLNE: the fixed order stands in for the query, dst 1 is 01 01."""
+    name = "klne-pv02"
+    port = serial.serial_for_url(f"sim://klne?awake=always&start=2026-12-21T11:00&tz=%2B10:00&name={name}", timeout=0.3)
+    try:
+        sim = get_simulator(name)
+        inv = klne.Inverter(port)
+        inv.reset()
+        sn = inv.discover()
+        assert sn is not None and inv.register(sn)
+        layout = inv.status_layout()
+        assert layout == klne.SPEC.model("st2000").status_layout
+        pairs = inv.status(layout)
+        assert pairs is not None and pairs["Pac"] > 0 and pairs["E-Total"] >= 1500
+        assert "status_layout" not in [e.command for e in sim.log]
+        assert klne.CODEC.parse(sim.log[-1].request).dst == 0x0101
+    finally:
+        port.close()
+        forget_simulator(name)
+
+
+def test_pv02_pairs_name_a_value_read_from_an_alternative_code() -> None:
+    """The TL-PM's Pac (code 0x0B) is 'Pac' in pv 0.2's pairs too; its unused words are 'word N'."""
+    from pvgen.runtime.legacy import status_pairs
+
+    example = next(e for e in samil.EXAMPLES if e[0] == "tlpm_status_reply")
+    frame = samil.CODEC.parse(bytes.fromhex(example[3]))
+    pairs = status_pairs(samil.decode_status(samil.SPEC.model("solarlake_tlpm").status_layout, frame.payload))
+    assert pairs["Pac"] == 9120 and pairs["E-Total"] == 45678.9
+    assert "0x0B" not in pairs and pairs["word 12"] == 0
