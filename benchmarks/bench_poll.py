@@ -107,19 +107,27 @@ def run(quick: bool) -> list[Row]:
     polls = 15 if quick else 60
     single, req, rep = _poll_times(1, polls)
     bus, _, _ = _poll_times(4, max(5, polls // 3))
+    import pv.cms as cms
+
     bound = (req + rep) * 10 / BAUD + LATENCY_MS / 1000
+    # Polled back to back, each command first waits the spec's command_delay (the pause the
+    # protocol needs between commands): part of the lower bound for the client's polls.  The
+    # monitor's pause is scaled by its 1000x clock, so its bound stays the wire's.
+    pause = cms.SPEC.transport.command_delay
+    client_bound = bound + pause
     one = statistics.median(single)
     four = statistics.median(bus)
     cycle = _monitor_cycle(20 if quick else 60)
     return [
         Row(
             "poll: one inverter, poll time / wire lower bound",
-            one / bound,
+            one / client_bound,
             "x",
             "<= 1.05",
-            one / bound <= 1.05,
-            f"median {one * 1000:.1f} ms of {len(single)} polls vs bound {bound * 1000:.1f} ms"
-            f" ({req}+{rep} bytes at {BAUD} baud + {LATENCY_MS} ms latency); pty + simulator process",
+            one / client_bound <= 1.05,
+            f"median {one * 1000:.1f} ms of {len(single)} polls vs bound {client_bound * 1000:.1f} ms"
+            f" ({req}+{rep} bytes at {BAUD} baud + {LATENCY_MS} ms latency + the spec's {pause * 1000:.0f} ms"
+            " pause before each command); pty + simulator process",
         ),
         Row(
             "poll: bus of 4, cycle / 4 single polls",
@@ -127,7 +135,7 @@ def run(quick: bool) -> list[Row]:
             "x",
             "<= 1.05",
             four / (4 * one) <= 1.05,
-            f"median cycle {four * 1000:.1f} ms of {len(bus)}; {four / (4 * bound):.3f}x of 4 wire bounds",
+            f"median cycle {four * 1000:.1f} ms of {len(bus)}; {four / (4 * client_bound):.3f}x of 4 bounds",
         ),
         Row(
             "poll: pv monitor (guards, SQLite, queue), cycle / wire bound",

@@ -21,6 +21,7 @@ from .framing import Frame, FrameCodec, Framer
 from .model import CommandDef, FieldDef, ModelDef, ProtocolSpec, TypeDef
 
 ACK = 0x06
+_LAST_EXCHANGE = "_pv_last_exchange"  # attribute noted on a port: when its last exchange ended (command_delay)
 
 
 class PortLike(Protocol):
@@ -153,16 +154,27 @@ class InverterBase(Generic[S, P, V]):
     def _pause(self) -> None:
         """The spec's ``command_delay`` between commands: wait until it has passed since the last exchange.
 
-        A client's first command waits the whole delay (another client may
-        just have used the line); later ones only what is left of it, so a
-        poll that comes long after the previous reply is not slowed down.
+        The pause belongs to the line, not to one client: every client on a
+        port notes on the port when its exchange ended, so commands of several
+        inverters' clients on one bus are spaced too.  With nothing noted yet
+        the whole delay is waited; otherwise only what is left of it, so a poll
+        that comes long after the previous reply is not slowed down.
         """
         delay = self.SPEC.transport.command_delay
         if delay <= 0:
             return
-        wait = delay if self._last_exchange is None else delay - (self._clock() - self._last_exchange)
+        last = getattr(self.port, _LAST_EXCHANGE, self._last_exchange)
+        wait = delay if last is None else delay - (self._clock() - last)
         if wait > 0:
-            self._sleep(wait)
+            self._sleep(min(wait, delay))
+
+    def _exchange_ended(self) -> None:
+        now = self._clock()
+        self._last_exchange = now
+        try:
+            setattr(self.port, _LAST_EXCHANGE, now)
+        except (AttributeError, TypeError):  # a port object that takes no attributes: this client's own
+            pass
 
     def destination(self, cmd: CommandDef) -> int:
         """Where ``cmd`` goes on this line (the spec's address rules)."""
@@ -194,12 +206,12 @@ class InverterBase(Generic[S, P, V]):
         self._pause()
         self._write(data)
         if not cmd.expects_reply:
-            self._last_exchange = self._clock()
+            self._exchange_ended()
             return None
         try:
             return self._await_reply(cmd, target)
         finally:
-            self._last_exchange = self._clock()
+            self._exchange_ended()
 
     def request_series(
         self, command_id: str, payload: bytes = b"", *, limit: int = 100_000
@@ -236,7 +248,7 @@ class InverterBase(Generic[S, P, V]):
                     tuple(frames),
                 ) from None
             if frame.function == cmd.end_function:
-                self._last_exchange = self._clock()
+                self._exchange_ended()
                 return tuple(frames), frame
             frames.append(frame)
         raise IncompleteReply(f"{command_id}: more than {limit} reply frames without an end frame", tuple(frames))

@@ -279,6 +279,21 @@ def test_command_delay_counts_from_the_last_exchange() -> None:
     assert sleeps == [pytest.approx(0.6), pytest.approx(0.35)]
 
 
+def test_command_delay_belongs_to_the_line_not_to_one_client() -> None:
+    """Two inverters' clients on one bus: the second one's command waits for the first one's exchange."""
+    sleeps: list[float] = []
+    now = [50.0]
+    reply_33 = siser.CODEC.build(1, 0x82, bytes(42), src=33, dst=0x0100, reply=True)
+    reply_34 = siser.CODEC.build(1, 0x82, bytes(42), src=34, dst=0x0100, reply=True)
+    port = _Scripted([reply_33, reply_34])
+    first = siser.Inverter(port, address=33, sleep=sleeps.append, clock=lambda: now[0])
+    second = siser.Inverter(port, address=34, sleep=sleeps.append, clock=lambda: now[0])
+    first.read_status()
+    now[0] += 0.2
+    second.read_status()
+    assert sleeps == [pytest.approx(0.6), pytest.approx(0.4)]
+
+
 # --- SolarLake TL-PM: the fixed order, with no layout reply anywhere ------------------------------
 
 
