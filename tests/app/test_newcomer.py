@@ -211,6 +211,8 @@ def concrete(words: tuple[str, ...], folder: Folder) -> list[str]:
             tok = str(folder.path / "out.file") if prev in ("-o", "--output") else _capture(folder)
         elif tok in ("<id>", "ID") and prev == "--spec":
             tok = "cms"
+        elif tok == "ID" and prev == "--model":
+            tok = "cms2000"  # a model of the spec above (pv decode --model)
         elif prev == "--spec" and tok not in SHIPPED_SPECS:
             folder.user_spec(tok)  # a spec of the user's own, as the docs write it
         elif tok == "$USER":
