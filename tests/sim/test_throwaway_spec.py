@@ -8,14 +8,17 @@ direction and a prefix, address bases, a first bus address of 5, a fixed
 word order, a status answered by two reply codes, and a canonical quantity
 read from an alternative code.
 
-Until ``pvgen --specs DIR`` / ``PV_SPECS`` land (issue 10, items 8-9), the
-module is generated into a temporary package directory and made importable
-by extending ``pv.__path__``; the lead switches this to the real mechanism.
+The folder goes through the users' own mechanism (docs/user-specs.md):
+``pvgen --specs DIR --check`` validates it, and ``userspecs.activate(DIR)``
+(what ``PV_SPECS=DIR`` does at ``import pv``) generates it into a private
+cache and lets ``from pv import zephyr_tmp``, ``sim://zephyr_tmp`` and the
+configuration find it.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 import textwrap
@@ -38,6 +41,7 @@ from pvapp.outputs import hass
 from pvapp.reading import InverterInfo
 from pvapp.sim import forget_simulator, get_simulator
 from pvapp.storage import Storage
+from pvgen.runtime import userspecs
 
 PVGEN = Path(sys.executable).parent / "pvgen"
 
@@ -113,33 +117,29 @@ models:
 
 @pytest.fixture(scope="module")
 def zephyr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
-    root = tmp_path_factory.mktemp("user-specs")
-    (root / "specs").mkdir()
-    (root / "pyproject.toml").write_text("", encoding="utf-8")
-    (root / "specs" / "zephyr_tmp.yaml").write_text(SPEC, encoding="utf-8")
-    cmd = [str(PVGEN)] if PVGEN.exists() else [sys.executable, "-m", "pvgen.cli"]
-    validated = subprocess.run(
-        [*cmd, "--root", str(root), "--validate", "specs/zephyr_tmp.yaml"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert validated.returncode == 0, validated.stderr
-    assert validated.stdout.startswith("pvgen --validate: 1 spec(s) valid")
-    rendered = subprocess.run(
-        [*cmd, "--root", str(root)], cwd=root, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert rendered.returncode == 0, rendered.stderr
-    package = root / "generated" / "pv"
-    assert (package / "zephyr_tmp.py").is_file()
-    pv.__path__.append(str(package))  # stands in for PV_SPECS until it lands
+    folder = tmp_path_factory.mktemp("my-specs")
+    (folder / "zephyr_tmp.yaml").write_text(SPEC, encoding="utf-8")
+    cache = tmp_path_factory.mktemp("spec-cache")
+    saved = os.environ.get(userspecs.CACHE_ENV_VAR)
+    os.environ[userspecs.CACHE_ENV_VAR] = str(cache)
     try:
+        cmd = [str(PVGEN)] if PVGEN.exists() else [sys.executable, "-m", "pvgen.cli"]
+        validated = subprocess.run(
+            [*cmd, "--specs", str(folder), "--check"], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert validated.returncode == 0, validated.stderr
+        assert validated.stdout.startswith("pvgen --specs: 1 spec(s) valid")
+        result = userspecs.activate(folder)  # what PV_SPECS=folder does at import pv
+        assert result is not None and not result.problems, result
+        assert "zephyr_tmp" in pv.SPECS
         yield importlib.import_module("pv.zephyr_tmp")
     finally:
-        pv.__path__.remove(str(package))
+        userspecs.activate(None)
         sys.modules.pop("pv.zephyr_tmp", None)
+        if saved is None:
+            os.environ.pop(userspecs.CACHE_ENV_VAR, None)
+        else:
+            os.environ[userspecs.CACHE_ENV_VAR] = saved
 
 
 def test_the_throwaway_spec_is_generated_and_served(zephyr: ModuleType) -> None:
