@@ -46,6 +46,7 @@ MODULE_IMPORTS = frozenset(
         "ProtocolSpec",
         "TextField",
         "TransportDefaults",
+        "TypeDef",
     }
 )
 MODULE_DEFINES = frozenset(
@@ -53,6 +54,7 @@ MODULE_DEFINES = frozenset(
         "SPEC",
         "CODEC",
         "EXAMPLES",
+        "REJECTED",
         "FrameStruct",
         "Status",
         "Parameters",
