@@ -189,7 +189,7 @@ def _accept(
             advertise=targets,
             wait=wait,
             timeout=timeout,
-            announce=lambda text: print(text, file=sys.stderr, flush=True),
+            announce=lambda text: print(safe(text), file=sys.stderr, flush=True),
         )
     except PortGone as exc:
         raise RuntimeFailure(f"{port}: {exc}") from None

@@ -9,10 +9,11 @@ them in the database's history records (never touching live readings).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, date, datetime
 from typing import Any
+
+from pvgen.runtime.text import safe
 
 from .common import (
     EXIT_OK,
@@ -24,7 +25,7 @@ from .common import (
     check_spec,
     connect,
     connect_args,
-    json_default,
+    emit,
     load_config,
     parse_day,
     port_args,
@@ -64,8 +65,8 @@ def cmd_history(args: argparse.Namespace) -> int:
             raise RuntimeFailure(f"{port}: {exc}") from None
     finally:
         sess.close()
-    for problem in got.problems:
-        print(f"pv history: {sess.serial}: {problem}", file=sys.stderr)
+    for problem in got.problems:  # device text: the serial and the lines it sent, shown as data
+        print(safe(f"pv history: {sess.serial}: {problem}"), file=sys.stderr)
     stored = None
     if not args.no_store:
         stored = _store(args, sess.serial, as_records(sess.serial, got.records, datetime.now(UTC)))
@@ -74,7 +75,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     def text() -> str:
         if not rows:
-            return f"{sess.serial}: no history for {first} to {last}"
+            return f"{safe(sess.serial)}: no history for {first} to {last}"
         days: dict[str, float] = {}
         for r in got.records:
             days[r.day.isoformat()] = days.get(r.day.isoformat(), 0.0) + r.energy_kwh
@@ -83,12 +84,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         totals = "\n".join(f"{d}: {kwh:.2f} kWh" for d, kwh in days.items())
         note = "" if got.complete else "\n(the reply was cut short: some hours are missing)"
         kept = "" if stored is None else f"\n{stored} hour(s) new or changed in the database"
-        return f"{sess.serial} on {port}\n{table(out)}\n{totals}{note}{kept}"
+        return f"{safe(sess.serial)} on {safe(port)}\n{table(out)}\n{totals}{note}{kept}"
 
-    if args.json:
-        print(json.dumps(data, indent=2, default=json_default))
-    else:
-        print(text())
+    emit(data, args.json, text)
     return EXIT_OK if got.complete else EXIT_RUNTIME
 
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pv import cms
+
+from pvapp.sim import SimOptions, Simulator
+from pvapp.sim.servers import TcpServer
 
 from .clirun import pv_cmd, pv_env, run_pv
 
@@ -125,3 +129,33 @@ def test_configured_serials_are_validated(tmp_path: Path, serial: str) -> None:
     assert proc.stderr.startswith("config error: ports[0].inverters[0].serial: ")
     assert_no_raw_controls(proc.stderr)
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_history_shows_the_serial_and_its_problems_escaped(tmp_path: Path) -> None:
+    """`pv history` prints the serial (a heading, the problem lines): as data.
+
+    A unit that connects in (``listen://``) with such a serial is refused
+    before it gets this far (``test_listen_refuses_a_malformed_serial``); a
+    Samil TCP port reached through a bridge (``socket://``) is dialled and
+    shown whatever it says.
+    """
+    start = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    serial = "S2\x1b]0;pwned\x07X"  # OSC 0 renames the terminal window
+    sim = Simulator("samil_tcp", SimOptions(spec="samil_tcp", serials=(serial,), start=start, clouds=0))
+    today = sim.clock.now().date()
+    sim.inverters[0].hourly.setdefault(today, {})[0] = 5000.0  # logged by the "unit": a problem line names it
+    server = TcpServer(sim)
+    server.start()
+    try:
+        proc = run_pv(
+            "history", f"socket://127.0.0.1:{server.port}", "--spec", "samil_tcp",
+            "--from", today.isoformat(), "--to", today.isoformat(), "--no-store", cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert_no_raw_controls(proc.stdout, proc.stderr)
+    assert proc.stdout.startswith(f"S2\\x1b]0;pwned\\x07X on socket://127.0.0.1:{server.port}\n"), proc.stdout
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("pv history: ")]
+    assert problems and problems[0].startswith("pv history: S2\\x1b]0;pwned\\x07X: "), proc.stderr
+    assert "not plausible" in problems[0]
