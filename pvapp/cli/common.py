@@ -183,7 +183,7 @@ def _accept(
     except ConfigError as exc:
         raise UsageError(f"{exc.key}: {exc.problem}") from None
     try:
-        conn, client, version, peer = accept_one(
+        conn, client, _version, peer = accept_one(
             port,
             mod,
             advertise=targets,
@@ -198,8 +198,8 @@ def _accept(
             f"{port}: {exc}; units connect only by day, after hearing the advertisement (is UDP 1300 "
             "reaching them, and TCP to this port allowed by the firewall?)"
         ) from None
-    log.info("inverter %s connected from %s", version.serial, peer)
-    return Session(port, spec_id, conn, client, str(version.serial))
+    log.info("inverter %s connected from %s", client.serial, peer)
+    return Session(port, spec_id, conn, client, str(client.serial))
 
 
 def _advertise_value(advertise: Sequence[str] | None) -> Any:

@@ -16,7 +16,8 @@ So for a ``listen://HOST:PORT`` port:
   generated ``pv.samil_tcp.Inverter`` over ``SocketPort`` (a pyserial-like
   port on the socket), sending the units' keep-alive (``01 09``) when a poll
   interval is longer than their 11 s idle limit;
-* the serial decides: a configured serial gets its slot; an unknown one is
+* the serial decides: a malformed one (``serial_problem``, the rule of the
+  serial line) is refused and logged once per serial; a configured serial gets its slot; an unknown one is
   taken only by a ``serial = "auto"`` entry, else refused and logged once per
   serial; the same serial on a new connection replaces the old one (a unit
   that rebooted, or whose WiFi dropped, calls again before the old socket
@@ -52,7 +53,9 @@ from pvapp.clock import Clock
 from pvapp.config import InverterConfig, PortConfig, parse_listen
 from pvapp.reading import InverterInfo, InverterState
 from pvgen.runtime.errors import InverterError, NoReply, PortGone, ProtocolError
+from pvgen.runtime.text import serial_problem
 
+from .bounded import SeenOnce
 from .guards import Guard
 from .poller import BACKOFF_MAX, BACKOFF_MIN, InverterSlot, spec_module
 
@@ -248,6 +251,7 @@ class ListenPoller(threading.Thread):
         self.last_beat = time.monotonic()
         self.connections: set[Connection] = set()
         self.refused: dict[str, None] = {}  # serials refused (insertion-ordered, bounded)
+        self.malformed = SeenOnce(MAX_REMEMBERED)  # serials refused by the serial rule, each logged once
         self.silent_peers: dict[str, None] = {}
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -424,6 +428,24 @@ class ListenPoller(threading.Thread):
             log.info("inverter %s disconnected (%s); waiting for it to connect again", slot.label, why)
             self.advertise_soon()
 
+    def admissible(self, serial: str, peer: str) -> bool:
+        """The serial rule (``serial_problem``), as on a serial line: a malformed serial is refused, said once."""
+        problem = serial_problem(serial)
+        if problem is None:
+            return True
+        with self._lock:
+            first = self.malformed.first(serial)
+        if first:
+            log.warning(
+                "port %s: refusing the inverter connected from %s: its serial %r is malformed: %s",
+                self.cfg.port,
+                peer,
+                serial,
+                problem,
+            )
+            self.on_port_event("refused", f"malformed serial {serial!r} from {peer}: {problem}", self.cfg.port)
+        return False
+
     def remember_silent(self, peer_host: str) -> bool:
         """True the first time a peer's connection is given up as silent (log once per peer)."""
         with self._lock:
@@ -504,7 +526,9 @@ class Connection(threading.Thread):
                 log.debug("connection from %s: %s", self.peer, exc)
                 continue
         serial = (getattr(version, "serial", "") or "").strip() if version is not None else ""
-        if not serial or not serial.isprintable():
+        if serial and not p.admissible(serial, self.peer):
+            return "refused"
+        if not serial:
             if p.remember_silent(self.peer.rpartition(":")[0]):
                 what = "never answered" if version is None else "sent no serial number"
                 log.warning(
@@ -663,6 +687,7 @@ def accept_one(
         )
     deadline = time.monotonic() + wait
     next_advert = 0.0
+    malformed = SeenOnce(MAX_REMEMBERED)
     try:
         while time.monotonic() < deadline:
             now = time.monotonic()
@@ -676,6 +701,7 @@ def accept_one(
             conn = SocketPort(sock, timeout or module.SPEC.transport.reply_timeout)
             client = module.Inverter(conn, timeout=timeout)
             time.sleep(ACCEPT_PAUSE)
+            refused = False
             for _ in range(IDENTIFY_TRIES):
                 try:
                     version = client.read_version()
@@ -683,10 +709,25 @@ def accept_one(
                     continue
                 except PortGone:
                     break
-                if getattr(version, "serial", ""):
-                    client.serial = version.serial
+                serial = str(getattr(version, "serial", "") or "").strip()
+                if not serial:
+                    continue
+                problem = serial_problem(serial)
+                if problem is None:
+                    client.serial = serial
                     return conn, client, version, f"{peer[0]}:{peer[1]}"
-            log.warning("the connection from %s:%d never answered; closed", peer[0], peer[1])
+                refused = True  # the serial rule, as on a serial line and in the monitor
+                if malformed.first(serial):
+                    log.warning(
+                        "refusing the inverter connected from %s:%d: its serial %r is malformed: %s",
+                        peer[0],
+                        peer[1],
+                        serial,
+                        problem,
+                    )
+                break
+            if not refused:
+                log.warning("the connection from %s:%d never answered; closed", peer[0], peer[1])
             conn.close()
     finally:
         srv.close()

@@ -9,8 +9,11 @@ command must show those bytes as visible escapes and never write them raw.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import pytest
 from pv import cms
 
 from pvapp.sim import SimOptions, Simulator
-from pvapp.sim.servers import TcpServer
+from pvapp.sim.servers import TcpConnector, TcpServer
 
 from .clirun import pv_cmd, pv_env, run_pv
 
@@ -159,3 +162,79 @@ def test_history_shows_the_serial_and_its_problems_escaped(tmp_path: Path) -> No
     problems = [line for line in proc.stderr.splitlines() if line.startswith("pv history: ")]
     assert problems and problems[0].startswith("pv history: S2\\x1b]0;pwned\\x07X: "), proc.stderr
     assert "not plausible" in problems[0]
+
+
+BAD_SERIAL = "A B/+#\u00c4\u00d60003"  # a space, MQTT wildcards, non-ASCII: the serial line refuses it too
+
+
+def _listening_port(proc: subprocess.Popen[str], pattern: str, seen: list[str]) -> tuple[int, threading.Thread]:
+    """Read stderr lines until the one naming the listening port; the rest in the background (join it)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        m = re.search(pattern, line)
+        if m:
+            rest = threading.Thread(target=lambda: seen.extend(proc.stderr or []), daemon=True)
+            rest.start()
+            return int(m.group(1)), rest
+    raise AssertionError("no listening port announced: " + "".join(seen))
+
+
+@pytest.fixture
+def bad_unit() -> Iterator[TcpConnector]:
+    """A TL-D in connect-in mode whose version reply carries a malformed serial, calling back every 0.2 s."""
+    start = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    sim = Simulator("samil_tcp", SimOptions(spec="samil_tcp", serials=(BAD_SERIAL,), start=start, clouds=0))
+    conn = TcpConnector(sim, None, port=1, udp_port=0, udp_host="127.0.0.1", retry=0.2)
+    conn.start()
+    yield conn
+    conn.stop()
+
+
+def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """`pv ARGS` with stdout into tmp_path/stdout (stderr is read line by line: a pipe for it alone)."""
+    with (tmp_path / "stdout").open("w") as stdout:
+        return subprocess.Popen(
+            pv_cmd(*args), env=pv_env(), stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        )
+
+
+def test_listen_refuses_a_malformed_serial_once(tmp_path: Path, bad_unit: TcpConnector) -> None:
+    """`pv monitor --listen` applies the serial rule: refused, logged once however often it calls."""
+    db = tmp_path / "pv.sqlite"
+    proc = _start(
+        tmp_path, "monitor", "--listen", "127.0.0.1:0", "--advertise", f"127.0.0.1:{bad_unit.udp_port}",
+        "--storage", str(db), "--poll-interval", "1", "--duration", "8", "--display", "lines", "--no-upload",
+        "--no-web",
+    )  # fmt: skip
+    seen: list[str] = []
+    bad_unit.port, rest = _listening_port(proc, r"listening on 127\.0\.0\.1:(\d+) for Samil TCP", seen)
+    proc.wait(timeout=60)
+    rest.join(timeout=10)
+    out, err = (tmp_path / "stdout").read_text(encoding="utf-8"), "".join(seen)
+    assert proc.returncode == 0, err
+    assert bad_unit.connects >= 2  # it called again and again
+    refusals = [line for line in err.splitlines() if "serial" in line and "malformed" in line]
+    assert len(refusals) == 1, err
+    assert f"its serial {BAD_SERIAL!r} is malformed: character ' ' is not visible ASCII" in refusals[0]
+    assert "0003" not in out  # no reading shown
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM inverters").fetchone()[0] == 0
+
+
+def test_listen_one_shot_refuses_a_malformed_serial(tmp_path: Path, bad_unit: TcpConnector) -> None:
+    """`pv status listen://` waits past a unit with a malformed serial (said once) instead of showing it."""
+    proc = _start(
+        tmp_path, "status", "listen://127.0.0.1:0", "--advertise", f"127.0.0.1:{bad_unit.udp_port}", "--wait", "6"
+    )
+    seen: list[str] = []
+    bad_unit.port, rest = _listening_port(proc, r"connect on 127\.0\.0\.1:(\d+)", seen)
+    proc.wait(timeout=60)
+    rest.join(timeout=10)
+    out, err = (tmp_path / "stdout").read_text(encoding="utf-8"), "".join(seen)
+    assert proc.returncode == 1, err
+    assert bad_unit.connects >= 2
+    refusals = [line for line in err.splitlines() if "serial" in line and "malformed" in line]
+    assert len(refusals) == 1, err
+    assert "no inverter connected" in err and "0003" not in out
