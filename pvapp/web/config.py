@@ -59,6 +59,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_allowed(header: str, listen_host: str) -> bool:
+    """Whether a loopback page answers a request with this ``Host`` header (the DNS-rebinding rule).
+
+    A page elsewhere can make a browser send requests to 127.0.0.1 under its
+    own name (``evil.example``, or a wildcard DNS name such as
+    ``127.0.0.1.nip.io``, resolved to loopback); the browser then lets that
+    page read the replies.  So the name must be an address literal that is
+    loopback (``127.0.0.1``, ``127.5.6.7``, ``[::1]``), ``localhost``, or the
+    configured listen address, parsed as such: never a prefix match.
+    """
+    host = header.strip().lower()
+    if host.startswith("["):  # an IPv6 literal, [::1] or [::1]:8780
+        name, sep, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+        if not sep or ":" not in name or (rest and port is None):
+            return False
+    else:
+        name, _, port = host.partition(":")
+    if port and not port.isdigit():
+        return False
+    if not name:
+        return False
+    if name in ("localhost", listen_host.lower()):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_listen(text: str, key: str) -> tuple[str, int]:
     """``ADDR:PORT`` (``[::1]:8780`` for IPv6) -> (host, port); the address must be an IP or localhost."""
     if not isinstance(text, str) or not text.strip():

@@ -35,6 +35,7 @@ from pvapp.storage.db import StoredReading, parse_utc, utc_text
 from . import svg
 from .api import Api, BadRequest, parse_date, parse_int, parse_month, parse_year, site_from_config
 from .auth import Verifier
+from .config import host_allowed
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics
 from .queries import ReadOnlyDB, decode_row, month_days, summed
@@ -380,9 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
         web = self.server.web.web
         if not web.loopback or web.password_hash:
             return True
-        host = (self.headers.get("Host") or "").strip().lower()
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        return name in ("127.0.0.1", "localhost", "[::1]", "::1") or name.startswith("127.")
+        return host_allowed(self.headers.get("Host") or "", web.host)
 
     def _authorised(self) -> bool:
         verifier = self.server.web.verifier

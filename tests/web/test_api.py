@@ -227,6 +227,33 @@ def test_loopback_page_answers_only_to_loopback_host_names(serve) -> None:
     assert get(server.url + "api/overview", {"Host": f"localhost:{server.address[1]}"})[0] == 200
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.evil.example",  # a name that merely starts like a loopback address
+        "127.0.0.1.nip.io",  # a public wildcard DNS name resolving to 127.0.0.1
+        "127.0.0.1.nip.io:8780",
+        "127.1",  # inet_aton shorthand: not an address literal by ipaddress' rules
+        "localhost.evil.example",
+        "[::1].evil.example",
+        "127.0.0.1:80.evil.example",
+        "[::1]x",
+        "",
+    ],
+)
+def test_rebinding_names_are_refused(serve, host: str) -> None:
+    server = serve()
+    assert get(server.url + "api/overview", {"Host": host})[0] == 421, host
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:8780", "127.5.6.7:1", "localhost", "LocalHost:80", "[::1]:8780", "[::1]"]
+)
+def test_loopback_literals_are_served(serve, host: str) -> None:
+    server = serve()
+    assert get(server.url + "api/overview", {"Host": host})[0] == 200, host
+
+
 def test_page_weight_is_small(serve) -> None:
     server = serve()
     total = 0
