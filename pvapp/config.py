@@ -655,10 +655,17 @@ def validate_mqtt(table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
 
 
 def parse_listen(url: str, key: str) -> tuple[str, int]:
-    """``listen://HOST:PORT`` (PORT defaults to 1200; ``[::1]:1200`` for IPv6) -> (host, port)."""
+    """``listen://HOST:PORT`` (PORT defaults to 1200; ``[::1]:1200`` for IPv6) -> (host, port); HOST is required."""
     rest = url[len(LISTEN_SCHEME) :] if url.startswith(LISTEN_SCHEME) else url
     host, port = _host_port(rest, key, DEFAULT_LISTEN_PORT, what="listen://HOST:PORT, e.g. listen://0.0.0.0:1200")
-    return host or "0.0.0.0", port
+    if not host:
+        # every interface is a deliberate choice (docs/security.md), never what an empty value means
+        raise ConfigError(
+            key,
+            f"{rest!r} names no address to listen on: give one, e.g. 0.0.0.0:1200 (every interface, where "
+            "real units connect in) or 192.168.1.10:1200 (one interface)",
+        )
+    return host, port
 
 
 def parse_advertise(value: Any, key: str) -> tuple[tuple[str, int], ...]:

@@ -199,6 +199,7 @@ class ListenSlot(InverterSlot):
 
     conn: Connection | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last_host: str | None = None  # the address its last connection came from (a change is warned about)
 
 
 class ListenPoller(threading.Thread):
@@ -252,6 +253,7 @@ class ListenPoller(threading.Thread):
         self.connections: set[Connection] = set()
         self.refused: dict[str, None] = {}  # serials refused (insertion-ordered, bounded)
         self.malformed = SeenOnce(MAX_REMEMBERED)  # serials refused by the serial rule, each logged once
+        self.moved = SeenOnce(MAX_REMEMBERED)  # (serial, old host, new host) replacements warned about
         self.silent_peers: dict[str, None] = {}
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -407,10 +409,28 @@ class ListenPoller(threading.Thread):
                 return None
             old = slot.conn
             slot.conn = conn
-        if old is not None and old is not conn:
-            log.info(
-                "inverter %s connected again from %s; closing its old connection from %s", serial, conn.peer, old.peer
+            before, host = slot.last_host, _host_of(conn.peer)
+            slot.last_host = host
+            warn = before is not None and before != host and self.moved.first((serial, before, host))
+        replaced = old is not None and old is not conn
+        if warn:
+            # a serial is no credential: any host on the LAN can present it (docs/security.md)
+            log.warning(
+                "inverter %s connected from another address, %s (it was at %s%s): if the unit did not get a new "
+                "address, another host is presenting its serial",
+                serial,
+                conn.peer,
+                before,
+                "; its connection from there is closed" if replaced else "",
             )
+        if old is not None and replaced:
+            if not warn:
+                log.info(
+                    "inverter %s connected again from %s; closing its old connection from %s",
+                    serial,
+                    conn.peer,
+                    old.peer,
+                )
             old.close()
         return slot
 
@@ -466,6 +486,11 @@ class ListenPoller(threading.Thread):
         if silent >= self.asleep_after:
             slot.state = "asleep"
             self.on_state(slot, "asleep", f"no connection for {silent:.0f} s")
+
+
+def _host_of(peer: str) -> str:
+    """The address of a ``HOST:PORT`` peer (IPv6 hosts contain colons)."""
+    return peer.rpartition(":")[0]
 
 
 class Connection(threading.Thread):

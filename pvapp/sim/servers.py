@@ -354,9 +354,11 @@ class TcpConnector(_Loop):
         udp_host: str = "127.0.0.1",  # loopback unless asked: a real host's broadcast needs 0.0.0.0
         retry: float = 2.0,
         baud_pacing: bool | None = None,
+        source: str | None = None,  # the local address to connect from (tests: another loopback address)
     ) -> None:
         super().__init__(sim, baud_pacing=baud_pacing)
         self.host = host
+        self.source = source
         self.port = port if port is not None else (sim.spec.transport.tcp_port or DEFAULT_SAMIL_TCP_PORT)
         self.retry = retry
         self._conn: socket.socket | None = None
@@ -403,7 +405,8 @@ class TcpConnector(_Loop):
             if self.host is not None and now >= self._next_try and self._awake():
                 self._next_try = now + self.retry
                 try:
-                    conn = socket.create_connection((self.host, self.port), timeout=self.retry)
+                    source = (self.source, 0) if self.source else None
+                    conn = socket.create_connection((self.host, self.port), timeout=self.retry, source_address=source)
                 except OSError as exc:
                     self.last_error = f"{self.host}:{self.port}: {exc.strerror or exc}"
                     return

@@ -182,6 +182,15 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         wait_for("the old connection replaced twice", lambda: records.count("connected again", TLD) >= 2)
         n = readings(TLD)
         wait_for("readings after the replacement", lambda: readings(TLD) >= n + 2)
+        # another host presenting the TL-D's serial (any LAN host can): it takes the slot, with a warning;
+        # the TL-D calls back and takes it again (warned too: the address changed back)
+        impostor = TcpConnector(sims[TLD], "127.0.0.1", poller.address[1], retry=1000, source="127.0.0.2")
+        conns["impostor"] = impostor
+        before = conns[TLD].connects
+        impostor.start()
+        wait_for("the TL-D to call back", lambda: impostor.connects == 1 and conns[TLD].connects > before)
+        n = readings(TLD)
+        wait_for("readings after the impostor", lambda: readings(TLD) >= n + 2)
         yield scen
     finally:
         monitor.request_stop()
@@ -245,6 +254,19 @@ def test_same_serial_on_a_new_connection_replaces_the_old_one(scenario: Scenario
     assert scenario.log.count("connected again", TLD) >= 2
     times = [r.time for r in scenario.storage.readings(serial=TLD)]
     assert len(times) == len(set(times))
+
+
+def test_a_serial_presented_from_another_address_is_warned_about(scenario: Scenario) -> None:
+    """A serial is no credential: whoever presents it gets the slot (docs/security.md), but not silently."""
+    assert scenario.connectors["impostor"].connects == 1
+    warnings = [line for line in scenario.log.lines if "another host is presenting its serial" in line]
+    assert len(warnings) == 2, warnings  # there and back, each once
+    assert warnings[0].startswith(f"inverter {TLD} connected from another address, 127.0.0.2:")
+    assert "(it was at 127.0.0.1; its connection from there is closed)" in warnings[0]
+    assert warnings[1].startswith(f"inverter {TLD} connected from another address, 127.0.0.1:")
+    assert "(it was at 127.0.0.2" in warnings[1]
+    # the same address calling again is routine: no warning for the twin or the TL-D's own reconnects
+    assert scenario.log.count("connected again", TLD) >= 2
 
 
 def test_unconfigured_serial_refused_and_logged_once(scenario: Scenario) -> None:

@@ -213,6 +213,9 @@ def test_auto_detection_reports_every_candidates_own_reason(tmp_path: Path) -> N
             '[[ports]]\nport = "listen://127.0.0.1:0"\n[[ports.inverters]]\n[[ports.inverters]]\n',
             'config error: ports[0].inverters: one serial = "auto" entry',
         ),
+        # every interface is a deliberate choice, never what a missing address means
+        ('[[ports]]\nport = "listen://"\n', "config error: ports[0].port: '' names no address to listen on"),
+        ('[[ports]]\nport = "listen://:1200"\n', "config error: ports[0].port: ':1200' names no address"),
     ],
 )
 def test_listen_config_errors_are_one_line(tmp_path: Path, body: str, message: str) -> None:
@@ -234,3 +237,20 @@ def test_samil_tcp_on_a_dialled_port_warns_that_units_connect_in(tmp_path: Path)
 def test_history_needs_a_date(tmp_path: Path) -> None:
     r = run_pv("history", "listen://127.0.0.1:0", "--from", "2026-02-30", cwd=tmp_path)
     assert r.returncode == 2 and "--from: '2026-02-30' is not a date" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("monitor", "--listen", "", "--no-web", "--duration", "1"),
+        ("monitor", "--listen", ":1200", "--no-web", "--duration", "1"),
+        ("status", "listen://", "--wait", "1"),
+        ("history", "listen://:1200", "--from", "2026-01-12", "--wait", "1"),
+    ],
+)
+def test_a_listen_address_must_be_given(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """An empty --listen or listen:// with no host is a usage error, not a silent 0.0.0.0."""
+    r = run_pv(*args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "names no address to listen on" in r.stderr
