@@ -10,7 +10,8 @@ So for a ``listen://HOST:PORT`` port:
   advertisement at start, every 5 s for ten tries (as [mhvis]) and then every
   minute while a configured inverter is missing, and again after any
   disconnect;
-* each accepted connection gets its own thread (``Connection``): it waits a
+* each accepted connection gets its own thread (``Connection``; those still to
+  identify themselves are capped, anyone on the LAN can open them): it waits a
   moment after the accept (real units need about 1 s, [mhvis] PR #25), asks
   the version to learn who it is, and then polls that inverter through the
   generated ``pv.samil_tcp.Inverter`` over ``SocketPort`` (a pyserial-like
@@ -71,6 +72,8 @@ IDENTIFY_TRIES = 3  # version requests before a silent connection is given up
 MAX_MISSES = 3  # polls in a row without a reply before a connection is closed
 MAX_AUTO = 32  # inverters one "auto" entry takes (a hostile LAN cannot make us poll thousands)
 MAX_REMEMBERED = 256  # refused serials / silent peers remembered for log-once
+UNIDENTIFIED_EXTRA = 8  # connections still identifying themselves, beyond one per configured inverter
+ACCEPT_BURST = 64  # connections taken from the backlog per turn of the accept loop
 SELECT_TICK = 0.5  # real seconds between housekeeping turns of the accept loop
 
 
@@ -251,6 +254,11 @@ class ListenPoller(threading.Thread):
         self.cycles = 0
         self.last_beat = time.monotonic()
         self.connections: set[Connection] = set()
+        # Connections that have not yet said who they are each cost a thread for up to ~16 s; anyone on
+        # the LAN can open them, so they are capped (identified ones are capped by the slots they own).
+        self.unidentified: set[Connection] = set()
+        self.max_unidentified = sum(1 for s in self.slots if s.cfg.serial is not None) + UNIDENTIFIED_EXTRA
+        self.crowded = 0  # connections closed unheard in the current episode of too many (0: none)
         self.refused: dict[str, None] = {}  # serials refused (insertion-ordered, bounded)
         self.malformed = SeenOnce(MAX_REMEMBERED)  # serials refused by the serial rule, each logged once
         self.moved = SeenOnce(MAX_REMEMBERED)  # (serial, old host, new host) replacements warned about
@@ -323,17 +331,51 @@ class ListenPoller(threading.Thread):
             ready = []
         if not ready:
             return
-        try:
-            sock, peer = self._listener.accept()
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            log.debug("accept on %s failed: %s", self.cfg.port, exc)
-            return
-        conn = Connection(self, sock, f"{peer[0]}:{peer[1]}")
+        for _ in range(ACCEPT_BURST):  # drain a burst, so a flood is closed quickly, not left in the backlog
+            try:
+                sock, peer = self._listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                log.debug("accept on %s failed: %s", self.cfg.port, exc)
+                return
+            self._admit(sock, f"{peer[0]}:{peer[1]}")
+
+    def _admit(self, sock: socket.socket, peer: str) -> None:
+        """A thread for the connection, unless too many are still identifying themselves: then closed at once."""
         with self._lock:
-            self.connections.add(conn)
+            full = len(self.unidentified) >= self.max_unidentified
+            if full:
+                self.crowded += 1
+                first = self.crowded == 1
+            else:
+                conn = Connection(self, sock, peer)
+                self.connections.add(conn)
+                self.unidentified.add(conn)
+        if full:
+            with contextlib.suppress(OSError):
+                sock.close()
+            if first:
+                log.warning(
+                    "port %s: %d connections are still to say which inverter they are; closing further ones "
+                    "unheard (from %s first) until they have (a unit that is closed calls again)",
+                    self.cfg.port,
+                    self.max_unidentified,
+                    peer,
+                )
+                self.on_port_event("refused", f"too many unidentified connections (from {peer} first)", self.cfg.port)
+            return
         conn.start()
+
+    def _identified(self, conn: Connection) -> None:
+        """``conn`` owns a slot now, or is gone: it no longer counts against the cap."""
+        with self._lock:
+            self.unidentified.discard(conn)
+            ended = 0
+            if self.crowded and not self.unidentified:  # the episode is over
+                ended, self.crowded = self.crowded, 0
+        if ended:
+            log.info("port %s: taking connections again (%d closed unheard meanwhile)", self.cfg.port, ended)
 
     def _shutdown(self) -> None:
         if self._listener is not None:
@@ -412,6 +454,7 @@ class ListenPoller(threading.Thread):
             before, host = slot.last_host, _host_of(conn.peer)
             slot.last_host = host
             warn = before is not None and before != host and self.moved.first((serial, before, host))
+        self._identified(conn)
         replaced = old is not None and old is not conn
         if warn:
             # a serial is no credential: any host on the LAN can present it (docs/security.md)
@@ -435,6 +478,7 @@ class ListenPoller(threading.Thread):
         return slot
 
     def release(self, slot: ListenSlot | None, conn: Connection, why: str) -> None:
+        self._identified(conn)
         with self._lock:
             self.connections.discard(conn)
             if slot is None or slot.conn is not conn:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 
@@ -32,3 +34,22 @@ def run_pv(
         timeout=timeout,
         check=False,
     )
+
+
+def start_pv(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """`pv ARGS` in the background, stdout into cwd/stdout (stderr is read line by line: a pipe for it alone)."""
+    with (cwd / "stdout").open("w") as stdout:
+        return subprocess.Popen(pv_cmd(*args), env=pv_env(), stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def port_from_stderr(proc: subprocess.Popen[str], pattern: str, seen: list[str]) -> tuple[int, threading.Thread]:
+    """Read stderr lines until ``pattern`` names the listening port; the rest in the background (join it)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        seen.append(line)
+        m = re.search(pattern, line)
+        if m:
+            rest = threading.Thread(target=lambda: seen.extend(proc.stderr or []), daemon=True)
+            rest.start()
+            return int(m.group(1)), rest
+    raise AssertionError("no listening port announced: " + "".join(seen))

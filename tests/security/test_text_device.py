@@ -9,10 +9,8 @@ command must show those bytes as visible escapes and never write them raw.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +21,7 @@ from pv import cms
 from pvapp.sim import SimOptions, Simulator
 from pvapp.sim.servers import TcpConnector, TcpServer
 
-from .clirun import pv_cmd, pv_env, run_pv
+from .clirun import port_from_stderr, pv_cmd, pv_env, run_pv, start_pv
 
 SERIAL = "AB\x1b[2J01"  # 8 bytes: fits the 10-byte serial of the AA AA family
 MODEL = "\x1b]52;c;cHduZWQ=\x07"  # 16 bytes: OSC 52 writes "pwned" to the clipboard
@@ -167,19 +165,6 @@ def test_history_shows_the_serial_and_its_problems_escaped(tmp_path: Path) -> No
 BAD_SERIAL = "A B/+#\u00c4\u00d60003"  # a space, MQTT wildcards, non-ASCII: the serial line refuses it too
 
 
-def _listening_port(proc: subprocess.Popen[str], pattern: str, seen: list[str]) -> tuple[int, threading.Thread]:
-    """Read stderr lines until the one naming the listening port; the rest in the background (join it)."""
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        seen.append(line)
-        m = re.search(pattern, line)
-        if m:
-            rest = threading.Thread(target=lambda: seen.extend(proc.stderr or []), daemon=True)
-            rest.start()
-            return int(m.group(1)), rest
-    raise AssertionError("no listening port announced: " + "".join(seen))
-
-
 @pytest.fixture
 def bad_unit() -> Iterator[TcpConnector]:
     """A TL-D in connect-in mode whose version reply carries a malformed serial, calling back every 0.2 s."""
@@ -191,24 +176,16 @@ def bad_unit() -> Iterator[TcpConnector]:
     conn.stop()
 
 
-def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    """`pv ARGS` with stdout into tmp_path/stdout (stderr is read line by line: a pipe for it alone)."""
-    with (tmp_path / "stdout").open("w") as stdout:
-        return subprocess.Popen(
-            pv_cmd(*args), env=pv_env(), stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=tmp_path
-        )
-
-
 def test_listen_refuses_a_malformed_serial_once(tmp_path: Path, bad_unit: TcpConnector) -> None:
     """`pv monitor --listen` applies the serial rule: refused, logged once however often it calls."""
     db = tmp_path / "pv.sqlite"
-    proc = _start(
+    proc = start_pv(
         tmp_path, "monitor", "--listen", "127.0.0.1:0", "--advertise", f"127.0.0.1:{bad_unit.udp_port}",
         "--storage", str(db), "--poll-interval", "1", "--duration", "8", "--display", "lines", "--no-upload",
         "--no-web",
     )  # fmt: skip
     seen: list[str] = []
-    bad_unit.port, rest = _listening_port(proc, r"listening on 127\.0\.0\.1:(\d+) for Samil TCP", seen)
+    bad_unit.port, rest = port_from_stderr(proc, r"listening on 127\.0\.0\.1:(\d+) for Samil TCP", seen)
     proc.wait(timeout=60)
     rest.join(timeout=10)
     out, err = (tmp_path / "stdout").read_text(encoding="utf-8"), "".join(seen)
@@ -225,11 +202,11 @@ def test_listen_refuses_a_malformed_serial_once(tmp_path: Path, bad_unit: TcpCon
 
 def test_listen_one_shot_refuses_a_malformed_serial(tmp_path: Path, bad_unit: TcpConnector) -> None:
     """`pv status listen://` waits past a unit with a malformed serial (said once) instead of showing it."""
-    proc = _start(
+    proc = start_pv(
         tmp_path, "status", "listen://127.0.0.1:0", "--advertise", f"127.0.0.1:{bad_unit.udp_port}", "--wait", "6"
     )
     seen: list[str] = []
-    bad_unit.port, rest = _listening_port(proc, r"connect on 127\.0\.0\.1:(\d+)", seen)
+    bad_unit.port, rest = port_from_stderr(proc, r"connect on 127\.0\.0\.1:(\d+)", seen)
     proc.wait(timeout=60)
     rest.join(timeout=10)
     out, err = (tmp_path / "stdout").read_text(encoding="utf-8"), "".join(seen)
