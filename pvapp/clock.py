@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 
@@ -94,3 +94,37 @@ def parse_clock(text: str) -> Clock:
     except ValueError:
         raise ValueError(f"speed/anchor in {text!r} must be numbers") from None
     return ScaledClock(start, speed, anchor)
+
+
+# -- the days a user may ask about ---------------------------------------------------
+
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+"""Days given on the command line or in a web query must lie in this range.
+
+A day is turned into local midnight and the next local midnight, then into
+UTC: for ``9999-12-31`` the next midnight does not exist, and for
+``0001-01-01`` east of Greenwich the UTC instant does not (Python's
+OverflowError).  A year of margin on either side keeps every neighbour that
+the pages compute (the day before, the next month) representable; no solar
+reading predates 1900.
+"""
+
+
+def day_problem(day: date) -> str | None:
+    """Why ``day`` is outside the days ``pv`` handles, or None when it is inside."""
+    if FIRST_DAY <= day <= LAST_DAY:
+        return None
+    return f"{day.isoformat()} is outside the days pv handles ({FIRST_DAY} to {LAST_DAY})"
+
+
+def month_problem(year: int, month: int) -> str | None:
+    if FIRST_DAY.year <= year <= LAST_DAY.year:
+        return None
+    return f"{year:04d}-{month:02d} is outside the months pv handles ({FIRST_DAY:%Y-%m} to {LAST_DAY:%Y-%m})"
+
+
+def year_problem(year: int) -> str | None:
+    if FIRST_DAY.year <= year <= LAST_DAY.year:
+        return None
+    return f"{year:04d} is outside the years pv handles ({FIRST_DAY.year} to {LAST_DAY.year})"

@@ -316,10 +316,16 @@ def make_clock(cfg: Any) -> Any:
 
 
 def parse_day(text: str, what: str) -> date:
+    from pvapp.clock import day_problem
+
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{what}: {text!r} is not a date (YYYY-MM-DD)") from None
+    problem = day_problem(day)
+    if problem is not None:
+        raise UsageError(f"{what}: {problem}")
+    return day
 
 
 def port_args(p: argparse.ArgumentParser, *, port_optional: bool = False) -> None:

@@ -50,6 +50,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     first = parse_day(args.from_, "--from")
     last = parse_day(args.to, "--to") if args.to else date.today()
     if last < first:
+        if not args.to:  # --to was not given: the mistake is --from's
+            raise UsageError(f"--from: {first} is after today ({last}), the default --to")
         raise UsageError(f"--to: {last} is before --from {first}")
     if last.year - first.year > 10:
         raise UsageError("--from: at most ten years at a time")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from pvapp.clock import day_problem, month_problem, year_problem
 from pvapp.monitor.display import _units, format_value
 from pvapp.reading import InverterInfo, Reading
 from pvgen.runtime.quantities import BY_ID, QUANTITIES
@@ -405,30 +406,42 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
-def parse_date(text: str | None, default: date) -> date:
+def parse_date(text: str | None, default: date, name: str = "date") -> date:
+    """A day from the query parameter ``name``; outside ``pvapp.clock``'s range is a 400 like any typo."""
     if not text or text == "today":
         return default
     if not _DATE.match(text):
-        raise BadRequest(f"date: {text[:40]!r} is not a date (YYYY-MM-DD)")
+        raise BadRequest(f"{name}: {text[:40]!r} is not a date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise BadRequest(f"date: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise BadRequest(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+    problem = day_problem(day)
+    if problem is not None:
+        raise BadRequest(f"{name}: {problem}")
+    return day
 
 
 def parse_month(text: str | None, default: date) -> tuple[int, int]:
     if not text:
         return default.year, default.month
-    if not _MONTH.match(text) or not 1 <= int(text[5:]) <= 12 or int(text[:4]) < 1:
+    if not _MONTH.match(text) or not 1 <= int(text[5:]) <= 12:
         raise BadRequest(f"month: {text[:40]!r} is not a month (YYYY-MM)")
-    return int(text[:4]), int(text[5:])
+    year, month = int(text[:4]), int(text[5:])
+    problem = month_problem(year, month)
+    if problem is not None:
+        raise BadRequest(f"month: {problem}")
+    return year, month
 
 
 def parse_year(text: str | None, default: date) -> int:
     if not text:
         return default.year
-    if not text.isdigit() or not 1 <= int(text) <= 9999 or len(text) != 4:
+    if not text.isdigit() or len(text) != 4:
         raise BadRequest(f"year: {text[:40]!r} is not a year (YYYY)")
+    problem = year_problem(int(text))
+    if problem is not None:
+        raise BadRequest(f"year: {problem}")
     return int(text)
 
 

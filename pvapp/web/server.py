@@ -23,13 +23,14 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
 from pvapp.config import Config
+from pvapp.monitor.bounded import SeenOnce
 from pvapp.storage.db import StoredReading, parse_utc, utc_text
 
 from . import svg
@@ -251,8 +252,8 @@ class WebServer:
 
         tz = self.cfg.timezone
         today = self.api.today()
-        first = parse_date(query["from"], today) if query.get("from") else None
-        last = parse_date(query["to"], today) if query.get("to") else None
+        first = parse_date(query["from"], today, "from") if query.get("from") else None
+        last = parse_date(query["to"], today, "to") if query.get("to") else None
         if query.get("month"):
             first, last = month_days(*parse_month(query["month"], today))
         if query.get("year"):
@@ -340,6 +341,18 @@ def _not_found(path: str) -> tuple[int, str, bytes]:
     return 404, "application/json", _json({"error": f"no such page: {path[:100]}"})
 
 
+class LockedSeenOnce(SeenOnce):
+    """``SeenOnce`` for the server's request threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def first(self, key: Hashable) -> bool:
+        with self._lock:
+            return super().first(key)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -347,6 +360,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], web: WebServer) -> None:
         self.web = web
         self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self.failures = LockedSeenOnce()  # (path, exception type) already logged as a warning
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -424,7 +438,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, "application/json", _json({"error": str(exc)}))
             return
         except Exception as exc:  # a bug or an unreadable database: one line, not a dropped connection
-            log.warning("web: %s failed: %s", path, exc)
+            # once per page and kind of failure, or every reload of an open page would add a warning
+            first = self.server.failures.first((path, type(exc).__name__))
+            log.log(logging.WARNING if first else logging.DEBUG, "web: %s failed: %s", path, exc)
             self._send(500, "application/json", _json({"error": f"{type(exc).__name__}: {exc}"[:300]}))
             return
         if callable(body):

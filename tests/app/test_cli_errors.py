@@ -131,6 +131,13 @@ CLI_CASES = [
     (["set", "sim://cms", "zac_max", "1", "--yes"], "NAME: zac_max is read-only"),
     (["set", "sim://cms", "vpv_start", "high", "--yes"], "VALUE: 'high' is not a number"),
     (["export", "--from", "2026-13-01"], "--from: '2026-13-01' is not a date (YYYY-MM-DD)"),
+    # the ends of the calendar: the day after --to, or --from's UTC instant east of Greenwich, do not exist
+    (["export", "--to", "9999-12-31"], "--to: 9999-12-31 is outside the days pv handles (1900-01-01 to 9998-12-31)"),
+    (["export", "--history", "--to", "9999-12-31"], "--to: 9999-12-31 is outside the days pv handles"),
+    (["export", "--from", "0001-01-01", "--timezone", "Asia/Tokyo"], "--from: 0001-01-01 is outside the days"),
+    (["history", "sim://cms", "--from", "9999-12-31"], "--from: 9999-12-31 is outside the days pv handles"),
+    (["history", "sim://cms", "--from", "2999-01-01"], "--from: 2999-01-01 is after today ("),
+    (["history", "sim://cms", "--from", "2026-01-02", "--to", "2026-01-01"], "--to: 2026-01-01 is before --from"),
     (["decode", "/nonexistent/capture.txt"], "FILE: cannot read /nonexistent/capture.txt"),
     (["frobnicate"], "argument COMMAND: invalid choice: 'frobnicate'"),
     (["config", "init", "--bogus"], "unrecognized arguments: --bogus"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -200,13 +201,43 @@ def test_csv_link_matches_pv_export(serve, site, tmp_path) -> None:
         ("api/events?limit=0", 400, "limit: expected a whole number"),
         ("api/export.csv?from=2026-01-10&to=2026-01-01", 400, "is before"),
         ("api/nothing", 404, "no such page"),
+        # days at the ends of the calendar: the day after (or the UTC instant of) them does not exist
+        ("api/day?date=9999-12-31", 400, "date: 9999-12-31 is outside the days pv handles (1900-01-01 to 9998-12-31)"),
+        ("api/day?date=0001-01-01", 400, "date: 0001-01-01 is outside the days pv handles"),
+        ("api/month?month=0001-01", 400, "month: 0001-01 is outside the months pv handles (1900-01 to 9998-12)"),
+        ("api/month?month=9999-12", 400, "month: 9999-12 is outside"),
+        ("api/year?year=9999", 400, "year: 9999 is outside the years pv handles (1900 to 9998)"),
+        ("api/export.csv?to=9999-12-31", 400, "to: 9999-12-31 is outside the days pv handles"),
+        ("api/export.json?from=0001-01-01", 400, "from: 0001-01-01 is outside the days pv handles"),
+        ("api/export.csv?month=9999-12", 400, "month: 9999-12 is outside"),
+        ("chart/day.svg?date=9999-12-31", 400, "date: 9999-12-31 is outside"),
+        ("chart/month.svg?month=0001-01", 400, "month: 0001-01 is outside"),
+        ("chart/year.svg?year=0001", 400, "year: 0001 is outside"),
     ],
 )
-def test_bad_requests_get_one_line(serve, path: str, status: int, message: str) -> None:
+def test_bad_requests_get_one_line(serve, path: str, status: int, message: str, caplog) -> None:
     server = serve()
-    got, _, body = get(server.url + path)
-    assert got == status
+    with caplog.at_level(logging.DEBUG, logger="pv"):
+        got, _, body = get(server.url + path)
+    assert got == status, body
     assert message in json.loads(body)["error"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text  # the user's mistake
+
+
+def test_a_failing_page_is_logged_once_not_per_request(serve, caplog) -> None:
+    """A page that keeps failing (a bug, an unreadable database) answers 500 each time, warns once."""
+    server = serve()
+
+    def broken(query: dict[str, str]) -> dict[str, str]:
+        raise RuntimeError("the database is unreadable")
+
+    server.events = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.DEBUG, logger="pv"):
+        for _ in range(3):
+            got, _, body = get(server.url + "api/events")
+            assert got == 500 and "RuntimeError: the database is unreadable" in json.loads(body)["error"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["web: /api/events failed: the database is unreadable"]
 
 
 def test_read_only_and_headers(serve) -> None:
