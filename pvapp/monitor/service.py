@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 
 from pvapp.clock import Clock
-from pvapp.config import Config
+from pvapp.config import Config, PortConfig
 from pvapp.outputs.hass import SerialClaims, node_id, topic_part
 from pvapp.outputs.pvoutput_upload import PVOutputUploader
 from pvapp.reading import InverterState, Output, Reading
@@ -29,7 +29,7 @@ from .bounded import SeenOnce
 from .guards import Guard
 from .history import HistoryFiller
 from .keeper import StoreKeeper
-from .listener import ListenPoller
+from .listener import MAX_AUTO, ListenPoller
 from .outputs import OutputRunner
 from .poller import BACKOFF_MAX, InverterSlot, PortPoller
 
@@ -67,11 +67,9 @@ class Monitor:
         # serial -> PVOutput system, and system -> its serials (filled as inverters are identified)
         self._system_of_key: dict[str, int] = {}
         self._serials_of: dict[int, set[str]] = {}
-        known = self._known_serials()
+        earlier = self._earlier_serials()
         # inverters whose last state the outputs get from the database before the first poll
-        self._restore_serials = [
-            s for p in cfg.ports for j, inv in enumerate(p.inverters) if (s := inv.serial or known.get((p.port, j + 1)))
-        ]
+        self._restore_serials = [s for p in cfg.ports for j in range(len(p.inverters)) for s in earlier(p, j)]
         # one serial per MQTT topic level and Home Assistant id, whoever answers on which port
         self.claims = SerialClaims(self._restore_serials)
         self._refused_serials = SeenOnce()  # each clash logged once (bounded: a line can invent serials)
@@ -83,9 +81,7 @@ class Monitor:
                     # Every inverter of the system counts from the first reading after a start,
                     # also one not heard from yet in this run (asleep, shaded, slow): otherwise the
                     # aggregate would drop its energy and PVOutput's total would go down.
-                    serial = inv.serial or known.get((p.port, j + 1))
-                    if serial:
-                        members.add(serial)
+                    members.update(earlier(p, j))
         # Samil TCP units connect in (listen:// ports) and can hand over the hours a gap missed
         self.history = HistoryFiller(
             storage,
@@ -129,13 +125,36 @@ class Monitor:
             )
         return False
 
-    def _known_serials(self) -> dict[tuple[str, int], str]:
-        """(port, bus address) -> serial of the inverters seen in earlier runs ("auto" slots)."""
+    def _earlier_serials(self) -> Callable[[PortConfig, int], list[str]]:
+        """The serials a port's inverter entry stands for: its own, or for "auto", those seen in earlier runs.
+
+        On a bus an "auto" entry is the unit at its address.  On a ``listen://``
+        port units connect in and have no address (stored NULL): the entry
+        stands for every unit stored with that port that no other entry names,
+        the most recently seen first, at most as many as it may take.
+        """
         try:
-            return {(r["port"], r["address"]): r["serial"] for r in self.storage.inverters() if r["address"]}
+            rows = sorted(self.storage.inverters(), key=lambda r: str(r["last_seen"]), reverse=True)
         except Exception as exc:  # a history we cannot read only costs the head start
             log.warning("cannot read known inverters: %s", exc)
-            return {}
+            rows = []
+        at_address = {(r["port"], r["address"]): r["serial"] for r in rows if r["address"]}
+        connected_in: dict[str, list[str]] = {}
+        for r in rows:
+            if r["address"] is None:
+                connected_in.setdefault(r["port"], []).append(r["serial"])
+
+        def serials(port: PortConfig, index: int) -> list[str]:
+            inv = port.inverters[index]
+            if inv.serial:
+                return [inv.serial]
+            if port.listen:
+                named = {i.serial for i in port.inverters if i.serial}
+                return [s for s in connected_in.get(port.port, []) if s not in named][:MAX_AUTO]
+            serial = at_address.get((port.port, index + 1))
+            return [serial] if serial else []
+
+        return serials
 
     # -- lifecycle ---------------------------------------------------------------
 

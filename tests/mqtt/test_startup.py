@@ -178,3 +178,71 @@ def test_a_recent_reading_restores_awake(start_monitor: Any, broker: Broker, tmp
         assert rec.messages[0].payload == b"awake"
     finally:
         rec.close()
+
+
+LISTEN = "listen://127.0.0.1:0"
+TLD = "S221151415"  # a SolarRiver TL-D's serial as the Samil TCP spec's model carries it
+
+
+def _listen_auto_table(db: Path, broker: Broker | None) -> dict[str, Any]:
+    table: dict[str, Any] = {
+        "timezone": "Etc/GMT-10",
+        "poll_interval": 60,
+        "asleep_after": 3600,
+        "storage": {"path": str(db)},
+        "ports": [{"port": LISTEN, "advertise": False, "inverters": [{"serial": "auto", "pvoutput_system": 7}]}],
+        "pvoutput": {},  # the key stays unset: nothing is uploaded here
+    }
+    if broker is not None:
+        table["mqtt"] = {"host": broker.host, "port": broker.port, "reconnect_min_delay": 0.05,
+                         "reconnect_max_delay": 0.2}  # fmt: skip
+    return table
+
+
+def _seen_on_the_listen_port(db: Path, serial: str, t: datetime) -> None:
+    """An `auto` unit of an earlier run: it connected in, so its row has the port and no bus address."""
+    storage = Storage(db)
+    inv = InverterInfo(serial=serial, spec_id="samil_tcp", port=LISTEN, address=None, model="River 4500TL-D")
+    storage.store_poll(Reading(inv, t, {"pac": 40, "e_today": 12.5, "e_total": 3210.9, "h_total": 812}, b"\x01"))
+    storage.close()
+
+
+def test_a_listen_ports_earlier_auto_units_are_restored_asleep(broker: Broker, tmp_path: Path) -> None:
+    """Samil TCP `auto` units seen in earlier runs (address NULL) get their night state before any connects."""
+    db = tmp_path / "pv.sqlite"
+    _seen_on_the_listen_port(db, TLD, datetime(2026, 12, 21, 18, 40, tzinfo=SITE))
+    cfg = pvconfig.from_table(_listen_auto_table(db, broker), env={})
+    storage = Storage(cfg.storage.path)
+    output = MqttOutput(cfg.mqtt_config, configured_serials=[], history=storage.history)
+    clock = ScaledClock(datetime(2026, 12, 21, 23, 0, tzinfo=SITE), 1)
+    mon = Monitor(cfg, clock=clock, storage=storage, outputs=[output])
+    thread = threading.Thread(target=mon.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        wait(lambda: output.wait_connected(0.1) and output.wait_idle(0.1), what="night start")
+        wait(lambda: f"pv/{TLD}/availability" in retained(broker), what="the restored availability")
+        kept = retained(broker)
+        assert kept[f"pv/{TLD}/availability"] == b"asleep"
+        doc = json.loads(kept[f"pv/{TLD}/state"])
+        assert (doc["e_total"], doc["e_today"], doc["h_total"]) == (3210.9, 12.5, 812)
+        assert any(t.startswith("homeassistant/") and TLD.lower() in t.lower() for t in kept), sorted(kept)
+    finally:
+        mon.request_stop()
+        thread.join(30)
+        storage.close()
+    assert not thread.is_alive()
+
+
+def test_a_listen_ports_earlier_auto_units_hold_their_claims_and_systems(tmp_path: Path) -> None:
+    """Before any unit connects: a serial clashing with a known auto unit is refused; it counts in its system."""
+    db = tmp_path / "pv.sqlite"
+    _seen_on_the_listen_port(db, "AB/CD+0003", datetime(2026, 12, 21, 18, 40, tzinfo=SITE))
+    cfg = pvconfig.from_table(_listen_auto_table(db, None), env={})
+    storage = Storage(cfg.storage.path)
+    try:
+        mon = Monitor(cfg, clock=ScaledClock(datetime(2026, 12, 21, 23, 0, tzinfo=SITE), 1), storage=storage)
+        assert not mon._accept_serial("AB_CD#0003")  # same topic level and HA id as the known unit
+        assert mon._accept_serial("AB/CD+0003")
+        assert mon._serials_of[7] == {"AB/CD+0003"}
+    finally:
+        storage.close()
