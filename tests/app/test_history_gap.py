@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pvapp import config as config_mod
 from pvapp.monitor.listener import ListenPoller
 from pvapp.monitor.service import Monitor
@@ -166,3 +168,50 @@ def test_a_night_gap_asks_for_no_history(tmp_path: Path) -> None:
     # no hour boundary inside a short gap: nothing to fill
     assert not filler._hour_inside(dawn, dawn + timedelta(minutes=20))
     storage.close()
+
+
+@pytest.mark.parametrize(("donation", "window"), [(False, 14), (True, 90)])
+def test_gap_fill_stays_inside_pvoutputs_window(tmp_path: Path, donation: bool, window: int) -> None:
+    """A long gap (the monitor down for 100 days): only days PVOutput still takes are queued.
+
+    PVOutput takes statuses up to 14 days back, 90 with donation; the monitor's
+    own filler (its window from ``[pvoutput] donation``) must not queue the rest,
+    which would only come back rejected.
+    """
+    from pvapp.monitor.history import as_records
+    from pvgen.runtime.history import HourEnergy
+
+    db = tmp_path / "pv.sqlite"
+    path = write_config(
+        tmp_path / "pv.toml",
+        f"""
+        timezone = "Australia/Brisbane"
+        [storage]
+        path = "{db}"
+        [pvoutput]
+        donation = {str(donation).lower()}
+        [[ports]]
+        port = "listen://127.0.0.1:0"
+        advertise = false
+          [[ports.inverters]]
+          serial = "{TLD}"
+          pvoutput_system = 301
+        """,
+    )
+    cfg = config_mod.load(str(path), env={"PV_PVOUTPUT_API_KEY": API_KEY})
+    now = datetime(2026, 6, 1, 8, 0, tzinfo=BRISBANE)
+    storage = Storage(db)
+    try:
+        monitor = Monitor(cfg, clock=make_clock(now, 1).clock, storage=storage)
+        days = [now.date() - timedelta(days=n) for n in range(100, 0, -1)]
+        hours = [HourEnergy(d, h, 0, 0.5) for d in days for h in range(9, 16)]
+        start = datetime.combine(days[0], datetime.min.time(), tzinfo=BRISBANE)
+        storage.store_history(TLD, as_records(TLD, hours, now))  # as after_first does, before it fills
+        queued = monitor.history.fill(TLD, hours, start, now)
+        dates = sorted({q.date for q in storage.queue(301) if q.origin == "history"})
+    finally:
+        storage.close()
+    oldest_taken = now.date() - timedelta(days=window - 1)
+    assert dates[0] == oldest_taken.strftime("%Y%m%d"), dates[:3]  # nothing older than the window
+    assert dates[-1] == days[-1].strftime("%Y%m%d") and len(dates) == window - 1
+    assert queued == 7 * (window - 1)

@@ -40,9 +40,14 @@ class Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
+        self.times: list[float] = []  # wall-clock time of each line (record.created)
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(record.getMessage())
+        self.times.append(record.created)
+
+    def first_time(self, *words: str) -> float:
+        return next(t for t, line in zip(self.times, self.lines, strict=True) if all(w in line for w in words))
 
     def count(self, *words: str) -> int:
         return sum(all(w in line for w in words) for line in self.lines)
@@ -136,7 +141,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
                 data, _ = watcher.recvfrom(2048)
             except TimeoutError:
                 continue
-            scen.adverts.append((time.monotonic(), data))
+            scen.adverts.append((time.time(), data))
 
     watching = threading.Thread(target=watch, daemon=True)
     watching.start()
@@ -210,9 +215,21 @@ def test_listens_on_loopback_only_and_advertises_where_configured_repeatedly(sce
     assert scenario.poller.address is not None and scenario.poller.address[0] == "127.0.0.1"
     assert len(scenario.adverts) >= 2, "the advertisement is repeated while inverters are missing"
     assert {data for _, data in scenario.adverts} == {ADVERT}
-    # and sent again after the disconnect (a new burst), not only at start
-    assert scenario.log.count("disconnected", TLD) >= 1
     assert all(c.connects >= 1 for c in scenario.connectors.values())
+
+
+def test_a_disconnect_starts_a_new_burst_of_advertisements(scenario: Scenario) -> None:
+    """After the TL-D hangs up, a burst (one per accept-loop turn, 0.5 s) follows at once.
+
+    Without it only the slow repeat (60 s, 2 s on this 30x clock) would run, and
+    only while the unit is missing: it calls back within a second here, so at
+    most one advertisement would fall into the three seconds after the drop.
+    """
+    dropped = scenario.log.first_time("disconnected", TLD)
+    start_burst = [t for t, _ in scenario.adverts if t < dropped]
+    assert start_burst and dropped - start_burst[-1] > 2.0, "the start's burst was still running"
+    after = [t for t, _ in scenario.adverts if dropped - 0.05 <= t <= dropped + 3.0]
+    assert len(after) >= 4, (len(after), [round(t - dropped, 2) for t, _ in scenario.adverts if t > dropped][:8])
 
 
 def test_both_inverters_connected_polled_and_stored(scenario: Scenario) -> None:
@@ -305,3 +322,60 @@ def test_documented_samil_tcp_configurations_load(marker: str) -> None:
         assert port.advertise == (("255.255.255.255", 1300),) and len(port.inverters) == 1
     else:
         assert port.advertise == (("192.168.1.255", 1300), ("192.168.2.255", 1300)) and len(port.inverters) == 2
+
+
+def test_a_unit_hanging_up_at_dusk_becomes_asleep_not_lost(tmp_path: Path) -> None:
+    """At dusk a Samil TCP unit's network module loses power and hangs up: asleep after asleep_after, not lost."""
+    shared = make_clock(datetime(2026, 1, 12, 18, 15, tzinfo=BRISBANE), 120.0)
+    sim, conn = sim_connector(shared.clock, "sr4500tld", TLD)
+    db = tmp_path / "pv.sqlite"
+    cfg_path = write_config(
+        tmp_path / "pv.toml",
+        f"""
+        timezone = "Australia/Brisbane"
+        poll_interval = 30
+        asleep_after = 300
+        [storage]
+        path = "{db}"
+        synchronous = "NORMAL"
+        [[ports]]
+        port = "listen://127.0.0.1:0"
+        advertise = false
+        timeout = 1.0
+          [[ports.inverters]]
+          serial = "{TLD}"
+        """,
+    )
+    cfg = config_mod.load(str(cfg_path), env={})
+    storage = Storage(db, synchronous="NORMAL")
+    monitor = Monitor(cfg, clock=shared.clock, storage=storage)
+    poller = monitor.pollers[0]
+    assert isinstance(poller, ListenPoller)
+    states: list[tuple[str, datetime]] = []
+    original = monitor._on_state
+
+    def on_state(slot: Any, state: Any, why: str) -> None:
+        states.append((state, shared.clock.now()))
+        original(slot, state, why)
+
+    poller.on_state = on_state
+    runner = threading.Thread(target=monitor.run, kwargs={"install_signals": False}, daemon=True)
+    runner.start()
+    try:
+        assert poller.listening.wait(10) and poller.address is not None
+        conn.host, conn.port = "127.0.0.1", poller.address[1]  # as after hearing the advertisement
+        conn.start()
+        wait_for("a reading", lambda: any(True for _ in storage.readings(serial=TLD)))
+        wait_for("the unit to hang up at dusk", lambda: not conn.connected and not sim.inverters[0].awake, 60)
+        hung_up = shared.clock.now()
+        wait_for("asleep", lambda: any(s == "asleep" for s, _ in states), 30)
+    finally:
+        monitor.request_stop()
+        runner.join(timeout=30)
+        conn.stop()
+    assert [s for s, _ in states] == ["awake", "asleep"], states
+    asleep_at = states[-1][1]
+    assert (asleep_at - hung_up).total_seconds() >= 300 - 60  # after asleep_after without a connection
+    kinds = [e["kind"] for e in storage.events()]
+    assert "asleep" in kinds and "lost" not in kinds, kinds
+    storage.close()

@@ -301,6 +301,14 @@ def test_live_value_changes_within_one_poll_interval(chrome, tmp_path, shots) ->
         chrome.get(mon.url)
         wait_for(lambda: chrome.execute_script("return document.querySelector('article.card [data-q=pac]')"), 60)
         serial = chrome.execute_script("return document.querySelector('article.card').dataset.serial")
+        # from here on, note every overview the stream delivers and every request the page makes itself
+        assert chrome.execute_script(
+            "window.pvSeen = []; window.pvFetched = [];"
+            "state.source.addEventListener('overview', (ev) => window.pvSeen.push(JSON.parse(ev.data)));"
+            "const fetchBefore = window.fetch;"
+            "window.fetch = (url, opts) => { window.pvFetched.push(String(url)); return fetchBefore(url, opts); };"
+            "return state.source.readyState === EventSource.OPEN && state.pollTimer === null;"
+        ), "the page is not on the live stream"
         first = card_values(chrome, serial)
         started = time.monotonic()
         poll_real = 2.0
@@ -325,8 +333,19 @@ def test_live_value_changes_within_one_poll_interval(chrome, tmp_path, shots) ->
         assert changed["pac"] == f"{rows[-1].pac:.0f} W"
         assert changed["e_total"] == f"{rows[-1].e_total:.1f} kWh"
         assert "roof" in text_of(chrome, f"article[data-serial='{serial}'] h3")
-        # the stream, not polling, delivered it
-        assert chrome.execute_script("return window.EventSource !== undefined")
+        # the stream, not polling, delivered it: an overview event carried exactly what the card shows
+        seen = chrome.execute_script("return window.pvSeen")
+        delivered = [
+            {v["id"]: v["text"] for v in inv["values"]}
+            for ov in seen
+            for inv in ov["inverters"]
+            if inv["serial"] == serial
+        ]
+        assert any(d.get("pac") == changed["pac"] and d.get("e_total") == changed["e_total"] for d in delivered), (
+            changed,
+            delivered[-3:],
+        )
+        assert not [u for u in chrome.execute_script("return window.pvFetched") if "/api/overview" in u]
         assert console_errors(chrome) == []
     finally:
         assert mon.stop() == 0
