@@ -657,7 +657,13 @@ def validate_mqtt(table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
 def parse_listen(url: str, key: str) -> tuple[str, int]:
     """``listen://HOST:PORT`` (PORT defaults to 1200; ``[::1]:1200`` for IPv6) -> (host, port); HOST is required."""
     rest = url[len(LISTEN_SCHEME) :] if url.startswith(LISTEN_SCHEME) else url
-    host, port = _host_port(rest, key, DEFAULT_LISTEN_PORT, what="listen://HOST:PORT, e.g. listen://0.0.0.0:1200")
+    host, port = _host_port(
+        rest,
+        key,
+        DEFAULT_LISTEN_PORT,
+        what="listen://HOST:PORT, e.g. listen://0.0.0.0:1200",
+        example="0.0.0.0 for every interface, 192.168.1.10 or [::]",
+    )
     if not host:
         # every interface is a deliberate choice (docs/security.md), never what an empty value means
         raise ConfigError(
@@ -680,17 +686,24 @@ def parse_advertise(value: Any, key: str) -> tuple[tuple[str, int], ...]:
         return ()
     out: list[tuple[str, int]] = []
     for i, item in enumerate(items):
-        where = f"{key}[{i}]" if isinstance(value, list) else key
+        # a file's list is named by index; a repeated option by its name (the message quotes the value)
+        where = f"{key}[{i}]" if isinstance(value, list) and not key.startswith("--") else key
         if not isinstance(item, str) or not item.strip():
             raise ConfigError(where, 'expected "HOST:PORT" (e.g. "255.255.255.255:1300"), true or false')
-        host, port = _host_port(item.strip(), where, DEFAULT_ADVERTISE[1], what="HOST:PORT, e.g. 192.168.1.255:1300")
+        host, port = _host_port(
+            item.strip(),
+            where,
+            DEFAULT_ADVERTISE[1],
+            what="HOST:PORT, e.g. 192.168.1.255:1300",
+            example="255.255.255.255 or your network's broadcast address, 192.168.1.255",
+        )
         if not host:
             raise ConfigError(where, f"{item!r} has no address (e.g. 255.255.255.255:1300)")
         out.append((host, port))
     return tuple(out)
 
 
-def _host_port(text: str, key: str, default_port: int, *, what: str) -> tuple[str, int]:
+def _host_port(text: str, key: str, default_port: int, *, what: str, example: str) -> tuple[str, int]:
     text = text.strip()
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
@@ -702,8 +715,9 @@ def _host_port(text: str, key: str, default_port: int, *, what: str) -> tuple[st
     else:
         host, port_text = text, ""
     host = host.strip()
-    if host and not _valid_host(host):
-        raise ConfigError(key, f"{host!r} is not an IP address or host name")
+    if host and not _is_ip(host):
+        # an address, never a name: a name would only fail later (at bind or send time, or not at all)
+        raise ConfigError(key, f"{host!r} is not an IP address (e.g. {example})")
     if not port_text:
         return host, default_port
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
@@ -711,13 +725,12 @@ def _host_port(text: str, key: str, default_port: int, *, what: str) -> tuple[st
     return host, int(port_text)
 
 
-def _valid_host(host: str) -> bool:
+def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True
     except ValueError:
-        labels = host.rstrip(".").split(".")
-        return all(0 < len(x) <= 63 and x.replace("-", "").isalnum() and x.isascii() for x in labels)
+        return False
 
 
 def check_connect_in(port: str, spec_id: str, key: str) -> None:

@@ -37,6 +37,7 @@ and callbacks as ``PortPoller`` gives it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import select
@@ -74,6 +75,11 @@ MAX_AUTO = 32  # inverters one "auto" entry takes (a hostile LAN cannot make us 
 MAX_REMEMBERED = 256  # refused serials / silent peers remembered for log-once
 UNIDENTIFIED_EXTRA = 8  # connections still identifying themselves, beyond one per configured inverter
 ACCEPT_BURST = 64  # connections taken from the backlog per turn of the accept loop
+BIND_HINTS = {  # what a failed bind usually means, by errno
+    errno.EADDRINUSE: " (another program on this port? `ss -ltnp` shows which; or a monitor still stopping)",
+    errno.EADDRNOTAVAIL: " (no interface of this host has that address (yet?); 0.0.0.0 listens on every one)",
+    errno.EACCES: " (ports below 1024 need privileges; the units call 1200)",
+}
 SELECT_TICK = 0.5  # real seconds between housekeeping turns of the accept loop
 
 
@@ -250,6 +256,7 @@ class ListenPoller(threading.Thread):
                 self.slots.append(ListenSlot(cfg=inv, key=f"{cfg.key}.inverters[{i}]", address=0, serial=inv.serial))
         self.advertiser = Advertiser(cfg.advertise, advertisement(self.module), source=self.host)
         self.port_lost = False
+        self.bind_error: str | None = None  # why the last bind failed (said at the end if it never listened)
         self.backoff = BACKOFF_MIN
         self.cycles = 0
         self.last_beat = time.monotonic()
@@ -298,10 +305,10 @@ class ListenPoller(threading.Thread):
             with contextlib.suppress(UnboundLocalError, OSError):
                 srv.close()
             why = f"cannot listen on {self.host}:{self.port_number}: {exc.strerror or exc}"
+            self.bind_error = why + BIND_HINTS.get(exc.errno or 0, "")
             if not self.port_lost:
                 self.port_lost = True
-                hint = " (another program on this port? a firewall?)" if exc.errno else ""
-                log.warning("port %s: %s%s; retrying with backoff", self.cfg.port, why, hint)
+                log.warning("port %s: %s; retrying with backoff", self.cfg.port, self.bind_error)
                 self.on_port_event("lost", why, self.cfg.port)
             return False
         self._listener = srv

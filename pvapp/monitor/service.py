@@ -248,6 +248,11 @@ class Monitor:
         for p in self.pollers:
             if p.is_alive():
                 p.join(timeout=10)
+        for p in self.pollers:
+            if isinstance(p, ListenPoller) and not p.listening.is_set() and p.bind_error:
+                # retried all along (an interface may come up late), but a run that never listened failed
+                log.error("port %s never listened: %s", p.cfg.port, p.bind_error)
+                self.exit_code = 1
         if self.keeper.backlog and not self.keeper.gave_up:
             stored, held = self.keeper.final()
             self._publish(stored)

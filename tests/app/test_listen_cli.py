@@ -254,3 +254,48 @@ def test_a_listen_address_must_be_given(tmp_path: Path, args: tuple[str, ...]) -
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "names no address to listen on" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("monitor", "--listen", "1.2.3.4.5:12", "--no-web", "--duration", "1"), "--listen: '1.2.3.4.5' is not an IP"),
+        (
+            ("monitor", "--listen", "nas.local:1200", "--no-web", "--duration", "1"),
+            "--listen: 'nas.local' is not an IP",
+        ),
+        (
+            ("monitor", "--listen", "127.0.0.1:0", "--advertise", "nonsense", "--no-web", "--duration", "1"),
+            "--advertise: 'nonsense' is not an IP address",
+        ),
+        (("status", "listen://127.0.0.1:0", "--advertise", "nonsense"), "--advertise: 'nonsense' is not an IP address"),
+        (("info", "listen://127.0.0.1:0", "--advertise", "1.2.3:1"), "--advertise: '1.2.3' is not an IP address"),
+        (("status", "listen://1.2.3.4.5:1200"), "PORT: '1.2.3.4.5' is not an IP address"),
+        (
+            ("history", "listen://127.0.0.1:0", "--from", "2026-01-12", "--advertise", "bcast:1300"),
+            "--advertise: 'bcast' is not an IP address",
+        ),
+    ],
+)
+def test_bad_listen_and_advertise_addresses_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    """Refused before anything listens or waits: one line, exit 2 (a name was taken as a host and failed later)."""
+    r = run_pv(*args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
+    assert "waiting" not in r.stderr
+
+
+def test_a_listen_address_that_cannot_be_bound_ends_with_the_real_reason(tmp_path: Path) -> None:
+    """192.0.2.1 (TEST-NET-1) is no address of this host: not 'another program? a firewall?', and exit 1."""
+    r = run_pv(
+        "monitor", "--listen", "192.0.2.1:0", "--advertise", "off", "--no-web", "--duration", "2",
+        "--storage", str(tmp_path / "pv.sqlite"), cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert "cannot listen on 192.0.2.1:0: Cannot assign requested address" in r.stderr
+    assert "no interface of this host has that address" in r.stderr
+    assert "firewall" not in r.stderr
+    assert "port listen://192.0.2.1:0 never listened" in r.stderr
