@@ -107,6 +107,7 @@ def test_pv_monitor_listen_advertises_and_stores(tmp_path: Path, inverter: tuple
     storage.close()
     assert len(rows) >= 3 and all(r.pac is not None for r in rows)
     assert any(f"inverter {TLD} found on listen://127.0.0.1:0: SamilPower River 4500TL-D" in line for line in seen)
+    assert any(re.search(r"web page: http://127\.0\.0\.1:(?!8780/)\d+/", line) for line in seen)  # never 8780
 
 
 def test_pv_history_on_demand(tmp_path: Path, inverter: tuple[Simulator, TcpConnector]) -> None:

@@ -1,4 +1,8 @@
-"""Running ``pv`` as a user does, for the hardening tests (a subprocess, no PV_* from the outside)."""
+"""Running ``pv`` as a user does, for the hardening tests (a subprocess, no PV_* from the outside).
+
+``PV_WEB=127.0.0.1:0`` is the one PV_* set: a monitor's web page on 8780 would
+clash with another test, or another checkout's test run, on this machine.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ def pv_cmd(*args: str) -> list[str]:
 def pv_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["PV_WEB"] = "127.0.0.1:0"  # `pv monitor` serves its page on an ephemeral loopback port: runs never clash
     env.update(extra)
     return env
 
@@ -53,3 +58,7 @@ def port_from_stderr(proc: subprocess.Popen[str], pattern: str, seen: list[str])
             rest.start()
             return int(m.group(1)), rest
     raise AssertionError("no listening port announced: " + "".join(seen))
+
+
+EPHEMERAL_WEB = re.compile(r"web page: http://127\.0\.0\.1:(?!8780/)\d+/")
+"""The monitor's log line for its page on an ephemeral loopback port (never the default 8780)."""

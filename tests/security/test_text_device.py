@@ -21,7 +21,7 @@ from pv import cms
 from pvapp.sim import SimOptions, Simulator
 from pvapp.sim.servers import TcpConnector, TcpServer
 
-from .clirun import port_from_stderr, pv_cmd, pv_env, run_pv, start_pv
+from .clirun import EPHEMERAL_WEB, port_from_stderr, pv_cmd, pv_env, run_pv, start_pv
 
 SERIAL = "AB\x1b[2J01"  # 8 bytes: fits the 10-byte serial of the AA AA family
 MODEL = "\x1b]52;c;cHduZWQ=\x07"  # 16 bytes: OSC 52 writes "pwned" to the clipboard
@@ -105,6 +105,7 @@ def test_monitor_screen_and_logs_show_version_text_escaped_and_store_it_raw(tmp_
     assert_no_raw_controls(proc.stdout, proc.stderr)
     assert "Pac" in proc.stdout  # it did poll and print readings
     assert "\\x1b]52;c;cHduZWQ=\\x07" in proc.stderr  # the "found ... model" log line, escaped
+    assert EPHEMERAL_WEB.search(proc.stderr), proc.stderr  # its page never on 8780: parallel runs do not clash
     with sqlite3.connect(tmp_path / "pv.sqlite") as db:
         models = {row[0] for row in db.execute("SELECT model FROM inverters")}
     assert models == {MODEL}  # storage keeps what the device said

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ def write_folder(base: Path) -> Path:
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PV_") and k not in ("PYTHONPATH",)}
     env["PYTHONUNBUFFERED"] = "1"
+    env["PV_WEB"] = "127.0.0.1:0"  # the monitor's page on an ephemeral loopback port: runs never clash on 8780
     env.update(extra)
     return env
 
@@ -128,6 +130,7 @@ def exercise(pvgen: Path, pv: Path, python: Path, env: dict[str, str], folder: P
         work,
     )
     assert monitor.returncode == 0, monitor.stderr[-3000:]
+    assert re.search(r"web page: http://127\.0\.0\.1:(?!8780/)\d+/", monitor.stderr), monitor.stderr[-3000:]
     with sqlite3.connect(db) as conn:
         specs = [row[0] for row in conn.execute("SELECT spec_id FROM inverters")]
         values = [json.loads(row[0]) for row in conn.execute("SELECT values_json FROM readings")]
