@@ -654,7 +654,6 @@ class Connection(threading.Thread):
                     firmware=getattr(version, "firmware", "") or "",
                     va_rating=getattr(version, "va_rating", "") or "",
                 )
-                slot.guard = p.make_guard(slot)
             for _ in range(IDENTIFY_TRIES):
                 try:
                     slot.layout = self.client.read_status_layout()
@@ -664,6 +663,11 @@ class Connection(threading.Thread):
             else:
                 log.warning("inverter %s on %s sent no status layout; closing the connection", slot.label, self.peer)
                 return False
+            # As on a dialled port: the model its layout (or version text) identifies
+            # gives the guard its rated power, so a SolarLake is not judged as a TL-D.
+            slot.model = p.spec.identify_model(slot.layout, slot.info.model)
+            if slot.guard is None:
+                slot.guard = p.make_guard(slot)
             slot.client = self.client
             slot.misses = 0
             slot.registered = True

@@ -250,6 +250,18 @@ def test_three_phase_solarlake_stored_with_canonical_power_and_energy(scenario: 
     assert max(r.pac or 0 for r in rows) > 1000
 
 
+def test_each_unit_judged_by_its_own_model(scenario: Scenario) -> None:
+    """The model its layout identifies gives the guard its rated power, as on a dialled port.
+
+    Before, a listen:// slot never had a model, so the guard fell back to the
+    version text and a SolarLake 17 kW unit could be held to a smaller rating.
+    """
+    slots = {s.serial: s for s in scenario.poller.slots}
+    assert slots[TLD].model is not None and slots[TLD].model.id == "sr4500tld"
+    assert slots[LAKE].model is not None and slots[LAKE].model.id == "sl17ktl"
+    assert slots[LAKE].guard is not None and slots[LAKE].guard.rated_power == 17000
+
+
 def test_keep_alive_when_the_poll_interval_exceeds_the_units_idle_limit(scenario: Scenario) -> None:
     # poll_interval 30 s > 11 s: between two status polls the monitor sends 01 09 (answered 55 0c 00 00)
     commands = [e.command for e in scenario.sims[LAKE].log]
