@@ -19,11 +19,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pv
+
 from pvapp.outputs import hass
 from pvapp.reading import InverterInfo
 
-SPEC_IDS = ("cms", "orion", "sunezy", "samil", "samil_tcp")
+# Every inverter spec the package ships, not a list kept here: a new spec gets an
+# expectation file (empty until written, so its test fails until reviewed).
+SPEC_IDS: tuple[str, ...] = tuple(pv.SHIPPED_SPECS)
 EXPECTED_DIR = Path(__file__).with_name("expected")
+DISCOVERED_SERIAL = "S0000000001"  # made up: what discovery would have reported
 VERSION = "1.0.0"  # fixed so the files do not change with every release
 
 
@@ -32,16 +37,20 @@ def build(spec_id: str) -> dict[str, Any]:
     spec = module.SPEC
     out: dict[str, Any] = {}
     for model in spec.models:
-        version = module.decode_version(module.encode_version(dict(model.version)))
+        # As the monitor's poller identifies a unit: the version reply where the spec has
+        # one, the serial from discovery where the version carries none (KLNE, SISER,
+        # Eversolar), empty text for what the reply does not say.
+        has_version = spec.has_command("version")
+        version = module.decode_version(module.encode_version(dict(model.version))) if has_version else None
         info = InverterInfo(
-            serial=version.serial,
+            serial=getattr(version, "serial", "") or DISCOVERED_SERIAL,
             spec_id=spec.id,
             port="/dev/ttyUSB0",
             address=1 if spec.registration else None,
-            model=version.model,
-            manufacturer=version.manufacturer,
-            firmware=version.firmware,
-            va_rating=version.va_rating,
+            model=getattr(version, "model", "") or "",
+            manufacturer=getattr(version, "manufacturer", "") or "",
+            firmware=getattr(version, "firmware", "") or "",
+            va_rating=getattr(version, "va_rating", "") or "",
         )
         fields = hass.layout_fields(spec, model.status_layout)
         messages = hass.discovery_messages(spec, info, fields, hass.Topics(), version=VERSION)
