@@ -47,14 +47,32 @@ def start_pv(*args: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
+_READERS: dict[int, threading.Thread] = {}
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """The run's stdout, once it ended and its stderr has been read to the end into ``seen``."""
+    out, _ = proc.communicate(timeout=timeout)
+    reader = _READERS.pop(proc.pid, None)
+    if reader is not None:
+        reader.join(timeout=10)
+    return out
+
+
 def tcp_port_from(proc: subprocess.Popen[str], pattern: str, seen: list[str]) -> int:
     """Read stderr lines until the one naming the listening port; keep reading the rest in the background."""
-    assert proc.stderr is not None
-    for line in proc.stderr:
+    stream = proc.stderr
+    assert stream is not None
+    for line in stream:
         seen.append(line)
         m = re.search(pattern, line)
         if m:
-            threading.Thread(target=lambda: seen.extend(proc.stderr or []), daemon=True).start()
+            # The thread owns stderr from here on; communicate() then reads stdout only
+            # (two readers of one pipe would split the text between them).
+            proc.stderr = None
+            reader = threading.Thread(target=lambda: seen.extend(stream), daemon=True)
+            reader.start()
+            _READERS[proc.pid] = reader
             return int(m.group(1))
     raise AssertionError("no listening port announced: " + "".join(seen))
 
@@ -67,7 +85,7 @@ def test_pv_status_waits_for_a_unit_to_connect(tmp_path: Path, inverter: tuple[S
     )  # fmt: skip
     seen: list[str] = []
     conn.port = tcp_port_from(proc, r"connect on 127\.0\.0\.1:(\d+) \(advertising to 127\.0\.0\.1:\d+\)", seen)
-    out, _ = proc.communicate(timeout=60)
+    out = finish(proc)
     assert proc.returncode == 0, "".join(seen)
     data = json.loads(out)
     assert data["serial"] == TLD and data["spec"] == "samil_tcp"
@@ -94,7 +112,7 @@ def test_pv_monitor_listen_advertises_and_stores(tmp_path: Path, inverter: tuple
     try:
         for _ in range(2):
             adverts.append(watcher.recvfrom(100)[0])
-        out, _ = proc.communicate(timeout=60)
+        out = finish(proc)
     finally:
         watcher.close()
         if proc.poll() is None:
@@ -121,7 +139,7 @@ def test_pv_history_on_demand(tmp_path: Path, inverter: tuple[Simulator, TcpConn
     )  # fmt: skip
     seen: list[str] = []
     conn.port = tcp_port_from(proc, r"connect on 127\.0\.0\.1:(\d+)", seen)
-    out, _ = proc.communicate(timeout=60)
+    out = finish(proc)
     assert proc.returncode == 0, "".join(seen)
     data = json.loads(out)
     assert data["serial"] == TLD and data["complete"]

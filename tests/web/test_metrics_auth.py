@@ -147,8 +147,10 @@ def test_web_table_errors_name_the_key(table: dict[str, object], message: str) -
 
 
 def test_cli_refuses_public_address_without_password(tmp_path) -> None:
+    # 192.0.2.1 (TEST-NET-1) is no interface of this host: were the refusal broken, the
+    # bind would fail instead of opening a port to the LAN during the test.
     proc = subprocess.run(
-        [sys.executable, "-m", "pvapp.cli", "monitor", "--web", "0.0.0.0:8780", "--duration", "1"],
+        [sys.executable, "-m", "pvapp.cli", "monitor", "--web", "192.0.2.1:8780", "--duration", "1"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -156,7 +158,7 @@ def test_cli_refuses_public_address_without_password(tmp_path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("config error: --web: 0.0.0.0:8780 is reachable")
+    assert proc.stderr.strip().splitlines()[-1].startswith("config error: --web: 192.0.2.1:8780 is reachable")
     assert "Traceback" not in proc.stderr
 
 
