@@ -37,7 +37,7 @@ log = logging.getLogger("pv.config")
 _SECRET_KEYS = (("mqtt", "password"),)
 
 # Fallback when the generated package cannot be listed (it always can once installed).
-_KNOWN_SPECS = ("cms", "orion", "samil", "samil_tcp", "sunezy")
+_KNOWN_SPECS = ("cms", "eversolar", "klne", "orion", "samil", "samil_tcp", "siser", "sunezy")
 
 DEMO_PORT = "sim://cms"
 LISTEN_SCHEME = "listen://"  # a port the inverters connect to (Samil TCP), instead of one we open
