@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time as _time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pv.pvoutput import SERVICE
+
+from ..httpserver import BoundedHTTPServer
 
 if TYPE_CHECKING:
     from .service import PVOutputService
@@ -30,10 +31,8 @@ DEFAULT_TIMEOUT = 30.0  # seconds a client may stay silent, mid-request or idle 
 DEFAULT_MAX_CONNECTIONS = 32
 
 
-class LimitedHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server with a cap on simultaneous connections."""
-
-    daemon_threads = True
+class LimitedHTTPServer(BoundedHTTPServer):
+    """The service's server: bounded connections, plus the body size and client timeout its handler applies."""
 
     def __init__(
         self,
@@ -44,30 +43,12 @@ class LimitedHTTPServer(ThreadingHTTPServer):
         timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
-        # StreamRequestHandler puts the class's timeout on every accepted socket
-        super().__init__(address, type("Handler", (Handler,), {"timeout": timeout}))
         self.service = service
         self.max_body = max_body
         self.client_timeout = timeout
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self.refused_connections = 0
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.refused_connections += 1
-            try:
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+        # StreamRequestHandler puts the class's timeout on every accepted socket
+        handler = type("Handler", (Handler,), {"timeout": timeout})
+        super().__init__(address, handler, max_connections=max_connections)
 
 
 class Handler(BaseHTTPRequestHandler):

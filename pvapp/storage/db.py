@@ -39,6 +39,26 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
+def readings_query(serial: str | None, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    """The readings of one range in time order, as SQL and its arguments.
+
+    One text for ``Storage.readings`` and the web page's read-only connection,
+    so both select (and order) the same rows for the same filters.
+    """
+    sql = "SELECT * FROM readings WHERE 1=1"
+    args: list[Any] = []
+    if serial is not None:
+        sql += " AND serial = ?"
+        args.append(serial)
+    if start is not None:
+        sql += " AND time >= ?"
+        args.append(utc_text(start))
+    if end is not None:
+        sql += " AND time < ?"
+        args.append(utc_text(end))
+    return sql + " ORDER BY time, serial", args
+
+
 class StorageError(Exception):
     """The database cannot be used (wrong file, newer schema, unwritable directory)."""
 
@@ -482,18 +502,7 @@ class Storage:
     def readings(
         self, *, serial: str | None = None, start: datetime | None = None, end: datetime | None = None
     ) -> Iterator[StoredReading]:
-        sql = "SELECT * FROM readings WHERE 1=1"
-        args: list[Any] = []
-        if serial is not None:
-            sql += " AND serial = ?"
-            args.append(serial)
-        if start is not None:
-            sql += " AND time >= ?"
-            args.append(utc_text(start))
-        if end is not None:
-            sql += " AND time < ?"
-            args.append(utc_text(end))
-        sql += " ORDER BY time, serial"
+        sql, args = readings_query(serial, start, end)
         for row in self._conn().execute(sql, args):
             yield StoredReading(
                 id=row["id"],

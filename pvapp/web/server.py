@@ -25,13 +25,14 @@ import time
 import urllib.parse
 from collections.abc import Callable, Hashable
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
 from pvapp.config import Config
+from pvapp.httpserver import BoundedHTTPServer
 from pvapp.monitor.bounded import SeenOnce
-from pvapp.storage.db import StoredReading, parse_utc, utc_text
+from pvapp.storage.db import StoredReading, parse_utc, readings_query, utc_text
 
 from . import svg
 from .api import Api, BadRequest, parse_date, parse_int, parse_month, parse_year, site_from_config
@@ -302,18 +303,7 @@ def _field_ids(db: ReadOnlyDB, serial: str | None, start: datetime | None, end: 
 
 def _readings(db: ReadOnlyDB, serial: str | None, start: datetime | None, end: datetime | None) -> Any:
     """``Storage.readings`` on a read-only connection, streamed."""
-    sql = "SELECT * FROM readings WHERE 1=1"
-    args: list[Any] = []
-    if serial is not None:
-        sql += " AND serial = ?"
-        args.append(serial)
-    if start is not None:
-        sql += " AND time >= ?"
-        args.append(utc_text(start))
-    if end is not None:
-        sql += " AND time < ?"
-        args.append(utc_text(end))
-    sql += " ORDER BY time, serial"
+    sql, args = readings_query(serial, start, end)
     cur: sqlite3.Cursor = db._conn.execute(sql, args)
     for row in cur:
         d = decode_row(row)
@@ -353,31 +343,13 @@ class LockedSeenOnce(SeenOnce):
             return super().first(key)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(BoundedHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], web: WebServer) -> None:
         self.web = web
-        self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self.failures = LockedSeenOnce()  # (path, exception type) already logged as a warning
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            try:
-                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
+        super().__init__(address, handler, max_connections=MAX_CLIENTS)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta
 from xml.etree import ElementTree
 
 import pytest
 
 from pvapp.web.queries import day_bounds
+from pvapp.web.server import MAX_CLIENTS
 
 from .conftest import DENSE_DAY, NOW, SERIALS, SYSTEM, TZ, get, get_json
 
@@ -304,3 +307,20 @@ def test_days_in_the_future_and_empty_days(serve) -> None:
     assert get_json(server.url + "api/day?date=2026-01-14")["next"] == (date(2026, 1, 15)).isoformat()
     assert get_json(server.url + "api/day")["next"] is None
     assert get_json(server.url + "api/day?date=2026-01-15")["previous"] == (NOW.date() - timedelta(days=1)).isoformat()
+
+
+def test_connections_beyond_the_cap_get_503_and_the_page_recovers(serve) -> None:
+    """A client opening connections without end costs bounded threads: past MAX_CLIENTS, 503 and closed."""
+    server = serve()
+    idle = [socket.create_connection(server.address, timeout=5) for _ in range(MAX_CLIENTS)]
+    try:
+        time.sleep(0.3)  # every one is accepted and holds a handler thread
+        with socket.create_connection(server.address, timeout=5) as extra:
+            assert extra.recv(100).startswith(b"HTTP/1.1 503 Service Unavailable")
+            assert extra.recv(100) == b""  # closed at once, no thread kept for it
+        assert server.httpd.refused_connections >= 1
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.3)  # the closed clients' threads end and free their slots
+    assert get(server.url + "api/overview")[0] == 200
