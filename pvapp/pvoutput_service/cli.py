@@ -63,13 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.read_only_key:
         service.add_key(args.read_only_key, args.system_id, mode="read_only")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM only set the event: no KeyboardInterrupt can land inside
+    # the shutdown below, and the timed wait lets the handler run promptly.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     service.start()
-    print(f"fake PVOutput on http://{args.host}:{service.port}  system {args.system_id}  key {args.key}", flush=True)
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        where = f"http://{args.host}:{service.port}"
+        print(f"fake PVOutput on {where}  system {args.system_id}  key {args.key}", flush=True)
+        while not stop.wait(0.5):
+            pass
     finally:
         service.stop()
     return 0
