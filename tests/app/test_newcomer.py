@@ -276,7 +276,12 @@ def run(argv: list[str], folder: Folder) -> subprocess.CompletedProcess[str]:
         time.sleep(2)
         alive = proc.poll() is None
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # never left running after the test
+            proc.communicate()
+            raise
         return subprocess.CompletedProcess(argv, 0 if alive else proc.returncode, out, err)
     if argv[:2] == ["web", "password"] and "--generate" not in argv:
         # typed twice at a terminal; a script (like this test) gives it on standard input, as documented

@@ -140,7 +140,7 @@ def test_samil_tcp_inverter_connects_to_the_host_and_sleeps_at_night() -> None:
     clock = ManualClock(datetime(2026, 12, 21, 11, 0, tzinfo=SYDNEY))
     sim = Simulator("samil_tcp", SimOptions(spec="samil_tcp", model="sr4500tld"), clock=clock)
     host = socket.create_server(("127.0.0.1", 0))
-    host.settimeout(3)
+    host.settimeout(15)  # waits, not timings: generous for a loaded machine
     with TcpConnector(sim, "127.0.0.1", host.getsockname()[1], retry=0.1):
         conn, _ = host.accept()  # the inverter called us, as a real TL-D does
         inv = samil_tcp.Inverter(_SocketPort(conn, 1.0))
@@ -151,7 +151,7 @@ def test_samil_tcp_inverter_connects_to_the_host_and_sleeps_at_night() -> None:
         assert inv.last_frame[4] == 0x00  # third identifier byte of replies (REFERENCE 1.3)
         # night: the network module loses power and the connection drops
         clock.set(datetime(2026, 12, 21, 23, 0, tzinfo=SYDNEY))
-        conn.settimeout(3)
+        conn.settimeout(15)
         assert conn.recv(1) == b""
         conn.close()
         # dawn: it calls again
@@ -228,7 +228,7 @@ def test_samil_tcp_inverter_found_by_udp_broadcast() -> None:
     """The host advertises itself ("I AM SERVER", REFERENCE 1.3); the inverter connects back to the sender."""
     sim = Simulator("samil_tcp", SimOptions(spec="samil_tcp", awake="always"))
     host = socket.create_server(("127.0.0.1", 0))
-    host.settimeout(3)
+    host.settimeout(15)  # waits, not timings: generous for a loaded machine
     with TcpConnector(sim, None, host.getsockname()[1], udp_port=0, udp_host="127.0.0.1", retry=0.1) as inv_side:
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.sendto(
