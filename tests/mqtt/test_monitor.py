@@ -114,7 +114,15 @@ def test_night_keeps_totals_and_publishes_no_zero(monitor_run: Any, broker: Brok
         run = monitor_run(begin, 5000, per_value_topics=True)
         wait_clock(run, datetime(2026, 6, 21, 8, 30, tzinfo=SITE))
         run.stop()
-        rec.wait_for(lambda ms: sum(m.topic == STATE for m in ms) >= len(run.stored()), 10, "every reading")
+        stored = len(run.stored())
+        rec.wait_for(
+            lambda ms: (
+                sum(m.topic == STATE for m in ms) >= stored
+                and any(m.topic == "pv/status" and m.text == "offline" for m in ms)
+            ),
+            10,
+            "every reading and the clean stop's offline",
+        )  # the stop's offline can reach the subscriber after the last reading
         sequence = [m for m in rec.messages if m.topic in (STATE, f"pv/{SERIAL}/availability")]
         states = [m.text if m.topic.endswith("availability") else "reading" for m in sequence]
         compact = [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
