@@ -8,9 +8,13 @@ closed at once, before a handler thread exists for it.
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
+
+log = logging.getLogger("pvapp.http")
 
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
@@ -41,3 +45,15 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request is routine (a killed monitor, a closed tab): no traceback.
+
+        socketserver's default prints a traceback to stderr for every such
+        reset; anything else is still logged, with the exception, once per error.
+        """
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+        else:
+            log.warning("request from %s failed: %r", client_address, exc, exc_info=exc)
