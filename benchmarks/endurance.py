@@ -96,6 +96,7 @@ class Options:
     upload_interval: float = 300.0  # simulated seconds between upload rounds
     rate_reserve: int = 20  # of PVOutput's 60 requests an hour: a tight budget
     outages: int | None = None  # PVOutput outages; default one per 3 days (at least one)
+    outage_hours: tuple[float, float] = (1.0, 8.0)  # each outage lasts this many simulated hours (uniform)
     quota_burns: int | None = None  # hours whose quota another app uses up; default one per 2 days
     unplugs: int | None = None  # per line; default one per 5 days (at least one)
     device_faults: int | None = None  # fault-mode / wild E-Total episodes; default one per 4 days
@@ -263,7 +264,7 @@ def make_schedule(opts: Options, end: datetime, rng: random.Random) -> list[Even
     outages = opts.outages if opts.outages is not None else max(1, round(per_day / 3))
     for _ in range(outages):
         start = daytime(7, 15)
-        hours = rng.uniform(1.0, 8.0)
+        hours = rng.uniform(*opts.outage_hours)
         kind = rng.choice(["drop", "http"])
         events.append(Event(start, next(seq), "outage", (kind, hours)))
     burns = opts.quota_burns if opts.quota_burns is not None else max(1, round(per_day / 2))

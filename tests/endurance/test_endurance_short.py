@@ -38,6 +38,9 @@ def test_one_day_nothing_lost_nothing_twice_no_decrease(tmp_path: Path) -> None:
         seed=7,
         kills=2,
         outages=1,
+        # long enough (5-7 real seconds) to meet upload rounds even when a SIGKILL's restart
+        # on a loaded machine takes a few real seconds of it
+        outage_hours=(6.0, 8.0),
         unplugs=1,
         quota_burns=1,
         device_faults=1,

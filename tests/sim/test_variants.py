@@ -74,7 +74,8 @@ def no_sleep(_seconds: float) -> None:
 # --- KLNE: request sync 43 5A, replies AA AA, asymmetric addresses ------------------------------
 
 
-@pytest.mark.parametrize("line", [("sim://klne?awake=always", "klne-templates")], indirect=True)
+# a fixed summer noon: at night an always-awake unit reports Wait and 0 W, whatever the wall clock
+@pytest.mark.parametrize("line", [("sim://klne?awake=always&start=2026-01-12T12:00", "klne-templates")], indirect=True)
 def test_klne_request_templates_come_out_of_the_client_byte_for_byte(line: tuple[Recording, Any]) -> None:
     """config_klne.ini's init, discover, version, parameters and data templates (VARIANTS.md)."""
     port, sim = line
