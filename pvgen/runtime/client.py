@@ -12,15 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import ClassVar, Generic, Protocol, TypedDict, TypeVar
+from logging import DEBUG
+from typing import ClassVar, Generic, NamedTuple, Protocol, TypedDict, TypeVar
 
 from .codec import WordRecord, decode_layout, decode_payload, encode_layout, encode_payload
-from .debug import log_frame
+from .debug import FRAME_LOG, log_frame
 from .errors import IncompleteReply, NoReply, PortGone, ProtocolError, UnsafeWriteRefused, UnsupportedCommand
 from .framing import Frame, FrameCodec, Framer
 from .model import CommandDef, FieldDef, ModelDef, ProtocolSpec, TypeDef
 
 ACK = 0x06
+MAX_PREPARED = 1024  # prepared requests kept per client: (command, destination) pairs in use
+_frames_logged = FRAME_LOG.isEnabledFor  # checked before building a log call on the per-poll path
 _LAST_EXCHANGE = "_pv_last_exchange"  # attribute noted on a port: when its last exchange ended (command_delay)
 
 
@@ -32,6 +35,15 @@ class PortLike(Protocol):
     def write(self, data: bytes, /) -> int | None: ...
 
     def read(self, size: int = 1, /) -> bytes: ...
+
+
+class _Prepared(NamedTuple):
+    """A request ready to write (``InverterBase._prepare``)."""
+
+    cmd: CommandDef
+    data: bytes
+    target: int  # the frame's destination address
+    want: tuple[int | None, int | None]  # (src, dst) its reply must carry; None: any
 
 
 class InverterOptions(TypedDict, total=False):
@@ -82,12 +94,13 @@ class InverterBase(Generic[S, P, V]):
                 port.timeout = self.timeout
             except AttributeError:
                 pass
-        self.address = address if address is not None else (None if spec.registration else 0)
+        self._requests: dict[tuple[str, int | None], _Prepared] = {}
+        self._address = address if address is not None else (None if spec.registration else 0)
         self.serial: str | None = None
         # pv 0.2's my_addr: the host's own address, the source of every request
         # and the destination of every reply (the spec's host address by default)
         fmt = spec.frame
-        self.my_addr = fmt.host_address if my_addr is None else my_addr
+        self._my_addr = fmt.host_address if my_addr is None else my_addr
         codec = self.CODEC if self.my_addr == fmt.host_address else FrameCodec(replace(fmt, host_address=self.my_addr))
         self.framer = Framer(codec, expect="reply")
         self.model: ModelDef | None = spec.model(model) if model is not None else None
@@ -100,6 +113,27 @@ class InverterBase(Generic[S, P, V]):
         self._status_model: ModelDef | None = None  # the fixed-layout model _status_layout came from
         self._param_layout: tuple[int, ...] | None = None
         self._queued: list[Frame] = []  # frames of a reply series read ahead of the caller
+        self._command_delay = spec.transport.command_delay
+
+    @property
+    def address(self) -> int | None:
+        """The inverter's bus address (None: not registered yet)."""
+        return self._address
+
+    @address.setter
+    def address(self, value: int | None) -> None:
+        self._address = value
+        self._requests.clear()  # prepared requests went to the old address
+
+    @property
+    def my_addr(self) -> int:
+        """The host's own address: the source of every request (pv 0.2's ``my_addr``)."""
+        return self._my_addr
+
+    @my_addr.setter
+    def my_addr(self, value: int) -> None:
+        self._my_addr = value
+        self._requests.clear()
 
     # -- binding points filled in by the generated subclass ------------------------
     def _decode_status(self, layout: Sequence[int], payload: bytes) -> S:
@@ -113,7 +147,8 @@ class InverterBase(Generic[S, P, V]):
 
     # -- transport -----------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        log_frame("tx", data, self.SPEC.frame)
+        if _frames_logged(DEBUG):
+            log_frame("tx", data, self.SPEC.frame)
         try:
             self.port.write(data)
             flush = getattr(self.port, "flush", None)
@@ -144,11 +179,13 @@ class InverterBase(Generic[S, P, V]):
         behind.  The bytes go through the framer, so stray bytes are still
         counted as garbage, and late frames are logged and dropped.
         """
-        self._queued.clear()
-        for chunk in self._waiting_bytes():
-            for frame in self.framer.feed(chunk):
-                log_frame("rx", frame.raw, self.SPEC.frame, "late, dropped")
-        if self.framer.pending():
+        if self._queued:
+            self._queued.clear()
+        if self._waiting():  # nothing waiting is the common case: skip the chunk loop
+            for chunk in self._waiting_bytes():
+                for frame in self.framer.feed(chunk):
+                    log_frame("rx", frame.raw, self.SPEC.frame, "late, dropped")
+        if self.framer._buf:
             self.framer.flush()
 
     def _pause(self) -> None:
@@ -160,7 +197,7 @@ class InverterBase(Generic[S, P, V]):
         the whole delay is waited; otherwise only what is left of it, so a poll
         that comes long after the previous reply is not slowed down.
         """
-        delay = self.SPEC.transport.command_delay
+        delay = self._command_delay
         if delay <= 0:
             return
         last = getattr(self.port, _LAST_EXCHANGE, self._last_exchange)
@@ -196,20 +233,37 @@ class InverterBase(Generic[S, P, V]):
         target = self.destination(cmd) if dst is None else dst
         return self.CODEC.build(cmd.control, cmd.function, payload, src=self.my_addr, dst=target)
 
+    def _prepare(self, command_id: str, payload: bytes, dst: int | None) -> _Prepared:
+        """The command, its request bytes, where they go and the addresses its reply must carry.
+
+        Requests without a payload (every reading command) are built once per
+        (command, destination) and kept until the bus address or ``my_addr``
+        changes, so a poll writes bytes already made.
+        """
+        data = self.build_request(command_id, payload, dst=dst)
+        cmd = self.SPEC.command(command_id)
+        target = self.destination(cmd) if dst is None else dst
+        prepared = _Prepared(cmd, data, target, self._reply_addresses(cmd, target))
+        if not payload:
+            if len(self._requests) >= MAX_PREPARED:  # a script sweeping every dst must not grow memory
+                self._requests.clear()
+            self._requests[command_id, dst] = prepared
+        return prepared
+
     def request(self, command_id: str, payload: bytes = b"", *, dst: int | None = None) -> Frame | None:
         """Send one command and return its reply frame (None for commands without one)."""
-        spec = self.SPEC
-        data = self.build_request(command_id, payload, dst=dst)
-        cmd = spec.command(command_id)
-        target = self.destination(cmd) if dst is None else dst
+        prepared = None if payload else self._requests.get((command_id, dst))
+        if prepared is None:
+            prepared = self._prepare(command_id, payload, dst)
+        cmd, data, _target, want = prepared
         self._drain()
         self._pause()
         self._write(data)
-        if not cmd.expects_reply:
+        if cmd.reply_function is None:
             self._exchange_ended()
             return None
         try:
-            return self._await_reply(cmd, target)
+            return self._await(cmd, want)
         finally:
             self._exchange_ended()
 
@@ -254,27 +308,50 @@ class InverterBase(Generic[S, P, V]):
         raise IncompleteReply(f"{command_id}: more than {limit} reply frames without an end frame", tuple(frames))
 
     def _await_reply(self, cmd: CommandDef, dst: int, functions: tuple[int | None, ...] = ()) -> Frame:
-        fmt = self.SPEC.frame
-        want = self._reply_addresses(cmd, dst)
-        deadline = self._clock() + self.timeout
+        return self._await(cmd, self._reply_addresses(cmd, dst), functions)
+
+    def _await(
+        self, cmd: CommandDef, want: tuple[int | None, int | None], functions: tuple[int | None, ...] = ()
+    ) -> Frame:
+        """The reply to ``cmd`` carrying the addresses ``want``; NoReply when the line stays quiet.
+
+        A reply usually arrives whole: its header is read, then exactly the
+        rest, and the framer takes the frame without buffering (``header`` and
+        ``whole``).  Anything else (noise, a frame cut short, a reply split
+        over reads) goes byte by byte through the framer's resynchronising path.
+        """
+        framer = self.framer
+        read = self._read
+        clock = self._clock
+        deadline = clock() + self.timeout
         while True:
             if self._queued:
                 return self._queued.pop(0)
-            chunk = self._read(self.framer.needed())
-            if chunk:
-                frame = self._match(chunk, cmd, want, functions)
+            chunk = read(framer.needed())
+            if not chunk:
+                frames: list[Frame] = []
+            else:
+                rest = framer.header(chunk)
+                if rest < 0:
+                    frames = framer.feed(chunk)
+                elif clock() >= deadline:
+                    frames = framer.feed(chunk)  # out of time: the deadline branch below takes what waits
+                else:
+                    frames = framer.whole(chunk + read(rest))
+            if frames:
+                frame = self._pick(frames, cmd, want, functions)
                 if frame is not None:
                     return frame
-            if self._clock() >= deadline:
+            if clock() >= deadline:
                 # The deadline is for the line going quiet, not for bytes already
                 # here: take in whatever is waiting before giving up.
                 for chunk in self._waiting_bytes():
                     frame = self._match(chunk, cmd, want, functions)
                     if frame is not None:
                         return frame
-                if self.framer.pending():
-                    log_frame("rx", bytes(self.framer._buf), fmt, "incomplete, dropped")
-                self.framer.flush()
+                if framer.pending():
+                    log_frame("rx", bytes(framer._buf), self.SPEC.frame, "incomplete, dropped")
+                framer.flush()
                 raise NoReply(f"no reply to {cmd.id} within {self.timeout:g} s")
 
     def _reply_addresses(self, cmd: CommandDef, dst: int) -> tuple[int | None, int | None]:
@@ -301,19 +378,30 @@ class InverterBase(Generic[S, P, V]):
         want: tuple[int | None, int | None],
         functions: tuple[int | None, ...] = (),
     ) -> Frame | None:
-        """Feed bytes to the framer; return the reply to ``cmd`` if it is among them.
+        """Feed bytes to the framer; return the reply to ``cmd`` if it is among them (see ``_pick``)."""
+        return self._pick(self.framer.feed(chunk), cmd, want, functions)
+
+    def _pick(
+        self,
+        frames: list[Frame],
+        cmd: CommandDef,
+        want: tuple[int | None, int | None],
+        functions: tuple[int | None, ...] = (),
+    ) -> Frame | None:
+        """The reply to ``cmd`` among ``frames``, or None.
 
         ``want`` is the (src, dst) the reply must carry (``_reply_addresses``).
         ``functions`` widens the reply codes taken (a series and its end frame);
         further matching frames of the same chunk are kept for the next call,
         since one read may carry several frames of a series.
         """
-        fmt = self.SPEC.frame
+        logged = _frames_logged(DEBUG)
         src, dst = want
         wanted = functions or cmd.reply_functions
         found: Frame | None = None
-        for frame in self.framer.feed(chunk):
-            log_frame("rx", frame.raw, fmt)
+        for frame in frames:
+            if logged:
+                log_frame("rx", frame.raw, self.SPEC.frame)
             if frame.control != cmd.control or frame.function not in wanted:
                 continue
             if dst is not None and frame.dst != dst:

@@ -71,6 +71,9 @@ class FramerStats:
         }
 
 
+_new_tuple = tuple.__new__
+
+
 class _Lead(NamedTuple):
     """One way a frame can start on the line."""
 
@@ -227,7 +230,8 @@ class FrameCodec:
             src = dst = None
         ident = int.from_bytes(data[pos + 2 : pos + 2 + self._iw], "big") if self._iw else None
         raw = data if type(data) is bytes else bytes(data)
-        return Frame(src, dst, data[pos], data[pos + 1], raw[hs:body_end], raw, ident, slack)
+        # tuple.__new__ straight away: NamedTuple's Python-level __new__ doubles the cost of a frame
+        return _new_tuple(Frame, (src, dst, data[pos], data[pos + 1], raw[hs:body_end], raw, ident, slack))
 
 
 @dataclass(slots=True)
@@ -248,9 +252,25 @@ class Framer:
     _buf: bytearray = field(default_factory=bytearray)
     expect: str | None = None
     _leads: tuple[_Lead, ...] = ()
+    # hot-path constants, computed once (the format is frozen): see __post_init__
+    _sole: _Lead | None = field(default=None, init=False, repr=False)
+    _min_hs: int = field(default=0, init=False, repr=False)
+    _max_payload: int = field(default=0, init=False, repr=False)
+    _lw1: bool = field(default=True, init=False, repr=False)
+    _ends: frozenset[int] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._leads = self.codec.leads(self.expect)
+        self._leads = leads = self.codec.leads(self.expect)
+        fmt = self.codec.fmt
+        # one lead to hunt for (the client's replies, the simulator's requests, a symmetric line):
+        # a frame at the start of the buffer can then be taken without searching
+        self._sole = leads[0] if len(leads) == 1 else None
+        self._min_hs = min(x.hs for x in leads)
+        self._max_payload = fmt.max_payload
+        self._lw1 = fmt.length_width == 1
+        # the plausibility rule inline, unless a subclass widens it (the simulator's bus)
+        if type(self)._plausible is Framer._plausible and fmt.address_width:
+            self._ends = frozenset(fmt.plausible_addresses)
 
     @property
     def fmt(self) -> FrameFormat:
@@ -268,16 +288,67 @@ class Framer:
 
     def needed(self) -> int:
         buf = self._buf
+        if not buf:
+            return self._min_hs
         lead = self._lead_at()
         if lead is None:
             # not even a whole lead yet: the least any frame that could start here needs
-            return max(1, min(x.hs for x in self._leads) - len(buf))
-        if len(buf) < lead.hs:
-            return lead.hs - len(buf)
-        length = self.codec._length(buf, lead)
-        if length > self.codec.fmt.max_payload:
+            return max(1, self._min_hs - len(buf))
+        hs = lead.hs
+        if len(buf) < hs:
+            return hs - len(buf)
+        length = buf[hs - 1] if self._lw1 else self.codec._length(buf, lead)
+        if length > self._max_payload:
             return 1
-        return max(1, lead.hs + length + 2 - len(buf))
+        return max(1, hs + length + 2 - len(buf))
+
+    def header(self, head: bytes) -> int:
+        """Bytes still to read after ``head`` for the whole frame it starts, or -1.
+
+        For a reader taking a frame off the port in two reads: ``head`` is the
+        first ``needed()`` bytes with nothing buffered.  Anything but a whole
+        header of the lead hunted for, with a length the spec allows, is -1:
+        ``feed`` it instead, the resynchronising path.
+        """
+        lead = self._sole
+        if lead is None or self._buf:
+            return -1
+        hs = lead.hs
+        if len(head) != hs or not head.startswith(lead.lead):
+            return -1
+        length = head[hs - 1] if self._lw1 else self.codec._length(head, lead)
+        return length + 2 if length <= self._max_payload else -1
+
+    def whole(self, data: bytes) -> list[Frame]:
+        """The frames in ``data``, a header ``header`` accepted plus the rest it asked for.
+
+        The common case (one complete, checksum-valid, plausible frame) is taken
+        at once and counted as ``feed`` would count it; anything else (a short
+        read, a bad checksum, noise that framed itself) goes through ``feed``.
+        """
+        lead = self._sole
+        if lead is not None and not self._buf:
+            hs = lead.hs
+            length = len(data) - hs - 2
+            if (
+                length >= 0
+                and data.startswith(lead.lead)
+                and (data[hs - 1] if self._lw1 else self.codec._length(data, lead)) == length
+            ):
+                frame = self.codec._finish(data, length, lead)
+                if frame is not None and self._takes(frame):
+                    stats = self.stats
+                    stats.frames += 1
+                    if frame.checksum_slack:
+                        stats.slack_accepted += 1
+                    return [frame]
+        return self.feed(data)
+
+    def _takes(self, frame: Frame) -> bool:
+        ends = self._ends
+        if ends is not None:
+            return frame.src in ends or frame.dst in ends
+        return self._plausible(frame)
 
     def feed(self, data: bytes) -> list[Frame]:
         self._buf += data
@@ -335,7 +406,7 @@ class Framer:
                 total = hs + length + 2
                 complete = length <= fmt.max_payload and len(buf) - pos >= total
                 frame = self.codec._finish(bytes(buf[pos : pos + total]), length, lead) if complete else None
-                if frame is not None and self._plausible(frame):
+                if frame is not None and self._takes(frame):
                     return pos
             pos, lead = self._find(pos + 1)
         return -1
@@ -352,6 +423,34 @@ class Framer:
         return keep
 
     def _next(self) -> Frame | None:
+        buf = self._buf
+        if not buf:
+            return None
+        lead = self._sole
+        if lead is not None and buf.startswith(lead.lead):
+            # Fast path: the buffer starts with the lead hunted for.  A complete,
+            # valid, plausible frame is taken; a frame still arriving waits, unless
+            # a later lead could start a frame that proves this one cut short.
+            # Everything else is left to the resynchronising path below.
+            hs = lead.hs
+            if len(buf) >= hs:
+                length = buf[hs - 1] if self._lw1 else self.codec._length(buf, lead)
+                total = hs + length + 2
+                if length <= self._max_payload:
+                    if len(buf) >= total:
+                        frame = self.codec._finish(bytes(buf[:total]), length, lead)
+                        if frame is not None and self._takes(frame):
+                            del buf[:total]
+                            self.stats.frames += 1
+                            if frame.checksum_slack:
+                                self.stats.slack_accepted += 1
+                            return frame
+                    elif buf.find(lead.lead, 1) < 0:
+                        return None
+        return self._resync()
+
+    def _resync(self) -> Frame | None:
+        """The slow path: hunt for a lead, discard what cannot be a frame, count every kind of loss."""
         fmt = self.codec.fmt
         buf = self._buf
         while True:
@@ -390,7 +489,7 @@ class Framer:
                 self.stats.bad_checksum += 1
                 self._discard(1)
                 continue
-            if not self._plausible(frame):
+            if not self._takes(frame):
                 # A 16-bit byte sum is weak and shift-invariant: noise ending in a
                 # sync can frame a run of real bytes with a "valid" checksum.  Every
                 # real frame has an address the spec's rules put on the line.

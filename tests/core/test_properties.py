@@ -297,3 +297,75 @@ def test_framer_counts_each_kind_of_fault(mod: ModuleType) -> None:
     framer.feed(good[:-3])
     framer.flush()
     assert framer.stats.truncated == 1
+
+
+def resync_only(mod: ModuleType, expect: str | None) -> Framer:
+    """A framer without its fast paths: what they must agree with, frame for frame and count for count."""
+    framer = Framer(mod.CODEC, expect=expect)
+    framer._sole = None  # no lead to take a frame at the buffer start by: every byte goes through _resync
+    return framer
+
+
+def client_reads(framer: Framer, stream: bytes) -> list[Frame]:
+    """Read ``stream`` as the client does: needed() bytes, then, for a whole header, exactly the rest."""
+    got: list[Frame] = []
+    pos = 0
+    while pos < len(stream):
+        chunk = stream[pos : pos + framer.needed()]
+        pos += len(chunk)
+        rest = framer.header(chunk)
+        if rest < 0:
+            got += framer.feed(chunk)
+        else:
+            more = stream[pos : pos + rest]
+            pos += len(more)
+            got += framer.whole(chunk + more)
+    return got
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+@FAST
+@given(data=st.data())
+def test_fast_paths_agree_with_the_resynchronising_path(mod: ModuleType, data: st.DataObject) -> None:
+    """A frame at the buffer start (feed) and a reply read in two reads (header, whole) come out,
+    and every fault is counted, exactly as the slow path alone would: on damaged real frames, in
+    every direction the framer can hunt (the client's replies, the simulator's requests, both)."""
+    stream = data.draw(mutated_stream(real_frames(mod)))
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=6))
+    for expect in (None, "reply", "request"):
+        fast, slow = Framer(mod.CODEC, expect=expect), resync_only(mod, expect)
+        got, want = feed_in_chunks(fast, stream, cuts), feed_in_chunks(slow, stream, cuts)
+        assert got == want and fast.stats == slow.stats and fast.pending() == slow.pending(), expect
+        fast, slow = Framer(mod.CODEC, expect=expect), resync_only(mod, expect)
+        got = client_reads(fast, stream)
+        want = []
+        pos = 0
+        while pos < len(stream):  # the slow path paced by needed(), as the client read before
+            step = slow.needed()
+            want += slow.feed(stream[pos : pos + step])
+            pos += step
+        assert got == want and fast.stats == slow.stats and fast.pending() == slow.pending(), expect
+
+
+def test_the_fast_paths_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agreement above means something only if the fast paths run: clean replies take them."""
+    from pv import cms
+
+    reply = bytes.fromhex(  # CMS 2000 status reply, vectors.json (smarthall/ArduinoCMS2000DataLogger invert.txt)
+        "aaaa0001010001822a01b803c70d8100220953138a02fdffff00003feb00001102000100000000000000000000000000000000096a"
+    )
+
+    def slow(*args: object) -> None:
+        raise AssertionError("the slow path ran")
+
+    framer = Framer(cms.CODEC, expect="reply")
+    head = reply[: framer.needed()]
+    assert framer.header(head) == len(reply) - len(head)
+    assert framer.header(reply[:5]) == -1 and framer.header(b"\x00" + head[1:]) == -1
+    monkeypatch.setattr(Framer, "feed", slow)
+    assert [f.raw for f in framer.whole(reply)] == [reply] and framer.pending() == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(Framer, "_resync", slow)
+    assert [f.raw for f in framer.feed(reply[:20])] == []  # arriving: waits without a hunt
+    assert [f.raw for f in framer.feed(reply[20:] + reply)] == [reply, reply]
+    assert framer.stats.frames == 3 and framer.pending() == 0
