@@ -37,13 +37,23 @@ class PortLike(Protocol):
     def read(self, size: int = 1, /) -> bytes: ...
 
 
+class _Match(NamedTuple):
+    """What a reply must be to answer a request (``InverterBase._pick``)."""
+
+    control: int
+    functions: tuple[int | None, ...]  # reply function codes taken
+    src: int | None  # the address it must come from; None: any
+    dst: int | None  # the address it must go to; None: any
+    series: bool  # part of a series: further matching frames of one read are kept for the next call
+
+
 class _Prepared(NamedTuple):
-    """A request ready to write (``InverterBase._prepare``)."""
+    """A request ready to write, and what its reply must be (``InverterBase._prepare``)."""
 
     cmd: CommandDef
     data: bytes
     target: int  # the frame's destination address
-    want: tuple[int | None, int | None]  # (src, dst) its reply must carry; None: any
+    match: _Match
 
 
 class InverterOptions(TypedDict, total=False):
@@ -94,7 +104,8 @@ class InverterBase(Generic[S, P, V]):
                 port.timeout = self.timeout
             except AttributeError:
                 pass
-        self._requests: dict[tuple[str, int | None], _Prepared] = {}
+        self._requests: dict[tuple[str, int | None], _Prepared] = {}  # by (command, frame destination)
+        self._bus_requests: dict[tuple[str, int], _Prepared] = {}  # by (command, bus address): pv 0.2's dst
         self._address = address if address is not None else (None if spec.registration else 0)
         self.serial: str | None = None
         # pv 0.2's my_addr: the host's own address, the source of every request
@@ -134,6 +145,7 @@ class InverterBase(Generic[S, P, V]):
     def my_addr(self, value: int) -> None:
         self._my_addr = value
         self._requests.clear()
+        self._bus_requests.clear()
 
     # -- binding points filled in by the generated subclass ------------------------
     def _decode_status(self, layout: Sequence[int], payload: bytes) -> S:
@@ -234,7 +246,7 @@ class InverterBase(Generic[S, P, V]):
         return self.CODEC.build(cmd.control, cmd.function, payload, src=self.my_addr, dst=target)
 
     def _prepare(self, command_id: str, payload: bytes, dst: int | None) -> _Prepared:
-        """The command, its request bytes, where they go and the addresses its reply must carry.
+        """The command, its request bytes, where they go and what its reply must be.
 
         Requests without a payload (every reading command) are built once per
         (command, destination) and kept until the bus address or ``my_addr``
@@ -243,11 +255,19 @@ class InverterBase(Generic[S, P, V]):
         data = self.build_request(command_id, payload, dst=dst)
         cmd = self.SPEC.command(command_id)
         target = self.destination(cmd) if dst is None else dst
-        prepared = _Prepared(cmd, data, target, self._reply_addresses(cmd, target))
+        prepared = _Prepared(cmd, data, target, self._match_for(cmd, self._reply_addresses(cmd, target)))
         if not payload:
             if len(self._requests) >= MAX_PREPARED:  # a script sweeping every dst must not grow memory
                 self._requests.clear()
             self._requests[command_id, dst] = prepared
+        return prepared
+
+    def _prepare_for_bus(self, command_id: str, bus_address: int) -> _Prepared:
+        """A request without payload to the inverter at ``bus_address`` (the spec's address rules), kept."""
+        prepared = self._prepare(command_id, b"", self.SPEC.frame.destination(bus_address))
+        if len(self._bus_requests) >= MAX_PREPARED:
+            self._bus_requests.clear()
+        self._bus_requests[command_id, bus_address] = prepared
         return prepared
 
     def request(self, command_id: str, payload: bytes = b"", *, dst: int | None = None) -> Frame | None:
@@ -255,15 +275,21 @@ class InverterBase(Generic[S, P, V]):
         prepared = None if payload else self._requests.get((command_id, dst))
         if prepared is None:
             prepared = self._prepare(command_id, payload, dst)
-        cmd, data, _target, want = prepared
-        self._drain()
-        self._pause()
-        self._write(data)
+        return self._exchange(prepared)
+
+    def _exchange(self, prepared: _Prepared) -> Frame | None:
+        """Drain what came unasked, pause for the line, write, and wait for the reply."""
+        if self._queued or self.framer._buf or self._waiting():
+            self._drain()
+        if self._command_delay > 0:
+            self._pause()
+        self._write(prepared.data)
+        cmd = prepared.cmd
         if cmd.reply_function is None:
             self._exchange_ended()
             return None
         try:
-            return self._await(cmd, want)
+            return self._await(cmd, prepared.match)
         finally:
             self._exchange_ended()
 
@@ -290,10 +316,10 @@ class InverterBase(Generic[S, P, V]):
         self._pause()
         self._write(data)
         frames: list[Frame] = []
-        ends = (cmd.reply_function, cmd.end_function)
+        match = self._match_for(cmd, self._reply_addresses(cmd, dst), (cmd.reply_function, cmd.end_function))
         while len(frames) < limit:
             try:
-                frame = self._await_reply(cmd, dst, functions=ends)
+                frame = self._await(cmd, match)
             except NoReply:
                 if not frames:
                     raise
@@ -308,12 +334,10 @@ class InverterBase(Generic[S, P, V]):
         raise IncompleteReply(f"{command_id}: more than {limit} reply frames without an end frame", tuple(frames))
 
     def _await_reply(self, cmd: CommandDef, dst: int, functions: tuple[int | None, ...] = ()) -> Frame:
-        return self._await(cmd, self._reply_addresses(cmd, dst), functions)
+        return self._await(cmd, self._match_for(cmd, self._reply_addresses(cmd, dst), functions))
 
-    def _await(
-        self, cmd: CommandDef, want: tuple[int | None, int | None], functions: tuple[int | None, ...] = ()
-    ) -> Frame:
-        """The reply to ``cmd`` carrying the addresses ``want``; NoReply when the line stays quiet.
+    def _await(self, cmd: CommandDef, match: _Match) -> Frame:
+        """The reply to ``cmd`` that ``match`` describes; NoReply when the line stays quiet.
 
         A reply usually arrives whole: its header is read, then exactly the
         rest, and the framer takes the frame without buffering (``header`` and
@@ -339,14 +363,14 @@ class InverterBase(Generic[S, P, V]):
                 else:
                     frames = framer.whole(chunk + read(rest))
             if frames:
-                frame = self._pick(frames, cmd, want, functions)
+                frame = self._pick(frames, match)
                 if frame is not None:
                     return frame
             if clock() >= deadline:
                 # The deadline is for the line going quiet, not for bytes already
                 # here: take in whatever is waiting before giving up.
                 for chunk in self._waiting_bytes():
-                    frame = self._match(chunk, cmd, want, functions)
+                    frame = self._pick(framer.feed(chunk), match)
                     if frame is not None:
                         return frame
                 if framer.pending():
@@ -371,6 +395,16 @@ class InverterBase(Generic[S, P, V]):
             return None, reply_dst
         return fmt.reply_source(fmt.bus_address(dst, fmt.inverter_address)), reply_dst
 
+    @staticmethod
+    def _match_for(
+        cmd: CommandDef, want: tuple[int | None, int | None], functions: tuple[int | None, ...] = ()
+    ) -> _Match:
+        """The reply to ``cmd`` from and to the addresses ``want`` (``_reply_addresses``).
+
+        ``functions`` widens the reply codes taken (a series and its end frame).
+        """
+        return _Match(cmd.control, functions or cmd.reply_functions, want[0], want[1], bool(functions))
+
     def _match(
         self,
         chunk: bytes,
@@ -379,30 +413,21 @@ class InverterBase(Generic[S, P, V]):
         functions: tuple[int | None, ...] = (),
     ) -> Frame | None:
         """Feed bytes to the framer; return the reply to ``cmd`` if it is among them (see ``_pick``)."""
-        return self._pick(self.framer.feed(chunk), cmd, want, functions)
+        return self._pick(self.framer.feed(chunk), self._match_for(cmd, want, functions))
 
-    def _pick(
-        self,
-        frames: list[Frame],
-        cmd: CommandDef,
-        want: tuple[int | None, int | None],
-        functions: tuple[int | None, ...] = (),
-    ) -> Frame | None:
-        """The reply to ``cmd`` among ``frames``, or None.
+    def _pick(self, frames: list[Frame], match: _Match) -> Frame | None:
+        """The reply ``match`` describes among ``frames``, or None.
 
-        ``want`` is the (src, dst) the reply must carry (``_reply_addresses``).
-        ``functions`` widens the reply codes taken (a series and its end frame);
-        further matching frames of the same chunk are kept for the next call,
-        since one read may carry several frames of a series.
+        Further matching frames of a series are kept for the next call, since
+        one read may carry several frames of it.
         """
         logged = _frames_logged(DEBUG)
-        src, dst = want
-        wanted = functions or cmd.reply_functions
+        control, functions, src, dst, series = match
         found: Frame | None = None
         for frame in frames:
             if logged:
                 log_frame("rx", frame.raw, self.SPEC.frame)
-            if frame.control != cmd.control or frame.function not in wanted:
+            if frame.control != control or frame.function not in functions:
                 continue
             if dst is not None and frame.dst != dst:
                 continue
@@ -411,7 +436,7 @@ class InverterBase(Generic[S, P, V]):
             if found is None:
                 self.last_frame = frame.raw
                 found = frame
-            elif functions:
+            elif series:
                 self._queued.append(frame)
         return found
 

@@ -20,7 +20,7 @@ import struct
 import types
 from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum, IntFlag
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from .errors import ProtocolError
 from .model import FieldDef, ProtocolSpec, TextField, TypeDef, code_label
@@ -129,6 +129,75 @@ def _scale_expr(f: FieldDef, raw: str) -> str:
     return f"round({raw} * {scale}, {decimals})"
 
 
+def _raw_expr(positions: Sequence[int]) -> str:
+    """Python expression of the unsigned integer in the words at ``positions`` (high word first).
+
+    Plans unpack the words into locals ``w0``, ``w1``... (``_unpack_words``):
+    a local is read faster than a tuple item, and a value used twice (a
+    signed word's test and its value) is read twice at no cost.
+    """
+    words = [f"w{p}" for p in positions]
+    return words[0] if len(words) == 1 else f"({words[0]} << 16 | {words[1]})"
+
+
+def _unpack_words(size: int) -> str:
+    """The plan line binding every word of the tuple ``w`` to its local ``w0``..."""
+    names = ", ".join(f"w{i}" for i in range(size))
+    return f"    {names}, = w" if size else "    pass"
+
+
+class PairEntry(NamedTuple):
+    """One ``(label, value)`` pair of a layout, as ``compile_pairs`` is given it."""
+
+    label: str
+    field: FieldDef | None  # the field whose value this is; None: the raw word(s), unnamed
+    positions: tuple[int, ...]  # word positions in the layout, high word first
+
+
+def pair_source(entries: Sequence[PairEntry], size: int) -> str:
+    """Python source of a pairs plan for a layout of ``size`` words: ``plan(payload)`` and ``from_words(w)``,
+    both returning ``_make([...])``.
+
+    The values are the typed plan's (``_scale_expr``), with its two
+    exceptions made plain the way pv 0.2 showed them: a "not measured" raw
+    value is given as the raw number, and an enum or flags value as its
+    number (the typed value's ``int``).
+    """
+    items: list[str] = []
+    for label, f, positions in entries:
+        raw = _raw_expr(positions)
+        if f is None or f.enum or f.flags:
+            expr = raw
+        else:
+            expr = _scale_expr(f, raw)
+            if f.na_values and expr != raw:
+                expr = f"({raw} if {raw} in {tuple(f.na_values)!r} else {expr})"
+        items.append(f"({label!r}, {expr})")
+    body = "_make([" + ", ".join(items) + "])"
+    unpack = _unpack_words(size)
+    lines = ["def from_words(w):", unpack, f"    return {body}"]
+    lines += ["def plan(payload):", "    w = _unpack(payload)", unpack, f"    return {body}"]
+    return "\n".join(lines)
+
+
+class PairPlan(NamedTuple, Generic[T]):
+    """A compiled pairs plan for one layout: from a word payload, or from words already unpacked."""
+
+    plan: Callable[[bytes], T]
+    from_words: Callable[[tuple[int, ...]], T]
+    size: int  # payload bytes the layout has
+
+
+def compile_pairs(
+    entries: Sequence[PairEntry], layout: tuple[int, ...], make: Callable[[list[tuple[str, float | int]]], T], what: str
+) -> PairPlan[T]:
+    """Compile ``entries`` (in the order the pairs come out) for ``layout``; ``make`` wraps the list."""
+    namespace: dict[str, Any] = {"_unpack": struct.Struct(f">{len(layout)}H").unpack, "_make": make}
+    name = " ".join(f"{c:02x}" for c in layout)
+    exec(compile(pair_source(entries, len(layout)), f"<pv pairs {what} {name}>", "exec"), namespace)  # noqa: S102 - source built from validated spec data and fixed label tables only
+    return PairPlan(namespace["plan"], namespace["from_words"], 2 * len(layout))
+
+
 class WordDecoder(Generic[T]):
     """Decodes word payloads for one record class, one compiled plan per layout."""
 
@@ -182,8 +251,7 @@ class WordDecoder(Generic[T]):
                 values.append((f.id, "None"))
                 continue
             used.update(codes)
-            words = [f"w[{position[c]}]" for c in codes]
-            raw = words[0] if len(words) == 1 else f"({words[0]} << 16 | {words[1]})"
+            raw = _raw_expr([position[c] for c in codes])
             if f.enum:
                 expr = f"_e_{f.enum}.get({raw}, {raw})"
             elif f.flags:
@@ -196,9 +264,9 @@ class WordDecoder(Generic[T]):
         # every word no field consumed is kept: unnamed codes, unused positions of a
         # fixed layout, and codes of alternatives this layout did not need
         unknown = [(c, i) for i, c in enumerate(layout) if c not in used]
-        unknown_expr = "(" + "".join(f"({c}, w[{i}]), " for c, i in unknown) + ")"
+        unknown_expr = "(" + "".join(f"({c}, w{i}), " for c, i in unknown) + ")"
         values += [("layout", "_layout"), ("raw", "w"), ("unknown", unknown_expr)]
-        lines = ["def plan(payload):", "    w = _unpack(payload)"]
+        lines = ["def plan(payload):", "    w = _unpack(payload)", _unpack_words(len(layout))]
         if self._slotted():
             lines.append("    o = _new(_cls)")
             lines += [f"    _s_{name}(o, {expr})" for name, expr in values]

@@ -17,13 +17,13 @@ this module; the generated ``Inverter`` classes inherit both.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, SupportsIndex, TypeVar, overload
+from typing import NamedTuple, SupportsIndex, TypeVar, overload
 
 from .client import InverterBase
-from .codec import WordRecord, decode_layout, version_text
+from .codec import PairEntry, PairPlan, WordRecord, compile_pairs, decode_layout, version_text
 from .errors import ProtocolError
 from .framing import FrameCodec, FrameError, checksum16
-from .model import code_label
+from .model import FieldDef, code_label
 
 # pv 0.2's labels, by the spec field they name (facts from issue 14: pv 0.2's
 # source).  The typed API keeps the spec's own labels ("Vpv-Start"); only these
@@ -112,43 +112,37 @@ class LegacyReadings(list[Pair]):
 # --------------------------------------------------------------------------- pairs
 
 
-class _Entry(NamedTuple):
-    label: str
-    attr: str | None  # record attribute holding the typed value; None: a raw word only
-    positions: tuple[int, ...]  # word positions in the layout, high word first
-    as_int: bool  # an enum or flags value: pv 0.2 gave the plain number
-
-
 class PairBuilder:
-    """Turns typed records into pv 0.2's pairs, with one cached recipe per layout.
+    """pv 0.2's pairs for one kind of reply (status or parameters), one compiled plan per layout.
 
-    Recipe: pv 0.2's own values first, in layout order, then what pv 0.2 did
-    not know (E-Today, the fault values, codes no spec names, shown as
-    ``0xNN``) in layout order.  A value the typed API reads as ``None``
-    ("not measured", like ``Zac`` 65535) is given as its raw word, as pv 0.2
-    did.  The speed work (issue 14) replaces this with pairs compiled into the
-    decoding plan; this class is the behaviour it must keep.
+    Recipe (``entries``): pv 0.2's own values first, in layout order, then
+    what pv 0.2 did not know (E-Today, the fault values, codes no spec
+    names, shown as ``0xNN``, unused words of a fixed layout as ``word N``)
+    in layout order.  A value the typed API reads as ``None`` ("not
+    measured", like ``Zac`` 65535) is given as its raw word, as pv 0.2 did,
+    and an enum or flags value as its number.
+
+    The recipe is compiled once per layout into a plan (``codec.compile_pairs``,
+    the typed decoder's expressions) that goes from the reply's payload
+    straight to the pairs, without a typed record in between: that is what
+    ``status(layout)`` runs on every poll.  ``pairs(record)`` gives the same
+    pairs for a record already decoded.
     """
 
-    MAX_LAYOUTS = 256  # noise can produce many layouts: keep the cache bounded
+    MAX_LAYOUTS = 256  # noise can produce many layouts: keep the plans bounded
 
-    def __init__(self, labels: Mapping[str, str]) -> None:
+    def __init__(self, labels: Mapping[str, str], what: str = "status") -> None:
         self.labels = labels
-        self._recipes: dict[tuple[type, tuple[int, ...]], tuple[_Entry, ...]] = {}
+        self.what = what
+        # per field tuple (a spec's fields or parameters, kept alive here so its id stays its own):
+        # the plans by layout
+        self._plans: dict[int, tuple[tuple[FieldDef, ...], dict[tuple[int, ...], PairPlan[LegacyReadings]]]] = {}
 
-    def recipe(self, record: WordRecord) -> tuple[_Entry, ...]:
-        key = (type(record), record.layout)
-        found = self._recipes.get(key)
-        if found is None:
-            if len(self._recipes) >= self.MAX_LAYOUTS:
-                self._recipes.clear()
-            found = self._recipes[key] = self._build(record._FIELDS, record.layout)
-        return found
-
-    def _build(self, fields: Iterable[Any], layout: tuple[int, ...]) -> tuple[_Entry, ...]:
+    def entries(self, fields: Iterable[FieldDef], layout: tuple[int, ...]) -> tuple[PairEntry, ...]:
+        """The pairs of ``layout``, in the order they come out (see the class docstring)."""
         position = {code: i for i, code in enumerate(layout)}
-        known: list[tuple[int, _Entry]] = []
-        extra: list[tuple[int, _Entry]] = []
+        known: list[tuple[int, PairEntry]] = []
+        extra: list[tuple[int, PairEntry]] = []
         named: set[int] = set()
         for f in fields:
             codes = f.codes_in(position)  # its own codes, or the first alternative the layout has
@@ -157,38 +151,55 @@ class PairBuilder:
                 present = [c for c in f.codes if c in position]
                 # half of a two-word value: keep the word pv 0.2 would have had, raw
                 for c in present:
-                    extra.append((position[c], _Entry(code_label(c), None, (position[c],), False)))
+                    extra.append((position[c], PairEntry(code_label(c), None, (position[c],))))
                 continue
             named.update(codes)
             positions = tuple(position[c] for c in codes)
             label = self.labels.get(f.id)
-            entry = _Entry(label or f.label, f.id, positions, bool(f.enum or f.flags))
+            entry = PairEntry(label or f.label, f, positions)
             (known if label else extra).append((min(positions), entry))
         for code, i in position.items():
             if code not in named:
-                extra.append((i, _Entry(code_label(code), None, (i,), False)))
+                extra.append((i, PairEntry(code_label(code), None, (i,))))
         known.sort(key=lambda item: item[0])
         extra.sort(key=lambda item: item[0])
         return tuple(entry for _, entry in known + extra)
 
+    def layouts(self, fields: tuple[FieldDef, ...]) -> dict[tuple[int, ...], PairPlan[LegacyReadings]]:
+        """The plans by layout for one field tuple (compiled as layouts are met)."""
+        found = self._plans.get(id(fields))
+        if found is None:
+            found = self._plans[id(fields)] = (fields, {})
+        return found[1]
+
+    def plan(self, fields: tuple[FieldDef, ...], layout: tuple[int, ...]) -> PairPlan[LegacyReadings]:
+        plans = self.layouts(fields)
+        found = plans.get(layout)
+        if found is None:
+            if len(plans) >= self.MAX_LAYOUTS:
+                plans.clear()
+            found = plans[layout] = compile_pairs(self.entries(fields, layout), layout, LegacyReadings, self.what)
+        return found
+
+    def decode(self, fields: tuple[FieldDef, ...], layout: Sequence[int], payload: bytes) -> LegacyReadings:
+        """The pairs of a word payload read through ``layout``; ProtocolError when it does not unpack."""
+        key = layout if type(layout) is tuple else tuple(layout)
+        found = self.layouts(fields).get(key)
+        if found is None:
+            found = self.plan(fields, key)
+        if len(payload) != found.size:
+            raise ProtocolError(
+                f"{self.what} payload has {len(payload)} bytes but the layout has {len(key)} codes ({found.size} bytes)"
+            )
+        return found.plan(payload)
+
     def pairs(self, record: WordRecord) -> LegacyReadings:
-        raw = record.raw
-        out = LegacyReadings()
-        append = out.append
-        for label, attr, positions, as_int in self.recipe(record):
-            value = getattr(record, attr) if attr is not None else None
-            if value is None:
-                number = 0
-                for p in positions:
-                    number = number << 16 | raw[p]
-                append((label, number))
-            else:
-                append((label, int(value) if as_int else value))
-        return out
+        """The pairs of a decoded record (its words as received, through the same plan)."""
+        return self.plan(record._FIELDS, record.layout).from_words(record.raw)
 
 
-STATUS_PAIRS = PairBuilder(PV02_STATUS_LABELS)
-PARAMETER_PAIRS = PairBuilder(PV02_PARAMETER_LABELS)
+STATUS_PAIRS = PairBuilder(PV02_STATUS_LABELS, "status")
+PARAMETER_PAIRS = PairBuilder(PV02_PARAMETER_LABELS, "parameters")
 
 
 def status_pairs(record: WordRecord) -> LegacyReadings:
@@ -218,9 +229,14 @@ class LegacyInverter(InverterBase[S, P, V]):
     inverter on a bus, as in pv 0.2.
     """
 
+    _pv02_status_plans: dict[tuple[int, ...], PairPlan[LegacyReadings]]  # STATUS_PAIRS' plans for this spec
+
     def _reply_payload(self, command_id: str, dst: int) -> bytes:
         # dst is the bus address; the spec's rules make the frame address (KLNE: 1 -> 01 01)
-        frame = self.request(command_id, dst=self.SPEC.frame.destination(dst))
+        prepared = self._bus_requests.get((command_id, dst))
+        if prepared is None:
+            prepared = self._prepare_for_bus(command_id, dst)
+        frame = self._exchange(prepared)
         assert frame is not None  # every reading command has a reply
         return frame.payload
 
@@ -246,22 +262,32 @@ class LegacyInverter(InverterBase[S, P, V]):
         return decode_layout(self._reply_payload("param_layout", dst))
 
     def status(self, layout: Sequence[int], dst: int = 1) -> LegacyReadings | None:
-        """``(label, value)`` pairs of one status reply, or None when it does not unpack with ``layout``."""
+        """``(label, value)`` pairs of one status reply, or None when it does not unpack with ``layout``.
+
+        The pairs come straight from the payload through the layout's compiled
+        pairs plan (``PairBuilder``): the same values as the typed
+        ``read_status`` would give, without building the record first.
+        """
         payload = self._reply_payload("status", dst)
+        key = layout if type(layout) is tuple else tuple(layout)
         try:
-            record = self._decode_status(layout, payload)
-        except ProtocolError:
+            plans = self._pv02_status_plans
+        except AttributeError:
+            plans = self._pv02_status_plans = STATUS_PAIRS.layouts(self.SPEC.fields)
+        plan = plans.get(key)
+        if plan is None:
+            plan = STATUS_PAIRS.plan(self.SPEC.fields, key)
+        if len(payload) != plan.size:
             return None
-        return status_pairs(record)
+        return plan.plan(payload)
 
     def parameters(self, layout: Sequence[int], dst: int = 1) -> LegacyReadings | None:
         """``(label, value)`` pairs of the parameter reply, or None when it does not unpack with ``layout``."""
         payload = self._reply_payload("parameters", dst)
         try:
-            record = self._decode_parameters(layout, payload)
+            return PARAMETER_PAIRS.decode(self.SPEC.parameters, layout, payload)
         except ProtocolError:
             return None
-        return parameter_pairs(record)
 
 
 # --------------------------------------------------------------------------- module helpers (deprecated)
