@@ -37,6 +37,14 @@ class PortLike(Protocol):
     def read(self, size: int = 1, /) -> bytes: ...
 
 
+def _port_gone(exc: Exception, doing: str) -> PortGone:
+    """PortGone for a port that failed (``doing``: "read from", "write to"); anything else is re-raised."""
+    # pyserial's SerialException is not an OSError subclass
+    if isinstance(exc, OSError | ValueError) or type(exc).__name__ in ("SerialException", "PortNotOpenError"):
+        return PortGone(f"cannot {doing} the port: {exc}")
+    raise exc
+
+
 class _Match(NamedTuple):
     """What a reply must be to answer a request (``InverterBase._pick``)."""
 
@@ -54,6 +62,9 @@ class _Prepared(NamedTuple):
     data: bytes
     target: int  # the frame's destination address
     match: _Match
+    # the first bytes of every reply ``match`` takes (lead, addresses, command), when they are fixed
+    # and the framer's plausibility rule accepts them: a reply starting so is matched by one compare
+    expect: tuple[bytes, ...] | None
 
 
 class InverterOptions(TypedDict, total=False):
@@ -166,22 +177,14 @@ class InverterBase(Generic[S, P, V]):
             flush = getattr(self.port, "flush", None)
             if flush is not None:
                 flush()
-        except (OSError, ValueError) as exc:
-            raise PortGone(f"cannot write to the port: {exc}") from exc
-        except Exception as exc:  # pyserial's SerialException is not an OSError subclass
-            if type(exc).__name__ in ("SerialException", "PortNotOpenError"):
-                raise PortGone(f"cannot write to the port: {exc}") from exc
-            raise
+        except Exception as exc:
+            raise _port_gone(exc, "write to") from exc
 
     def _read(self, size: int) -> bytes:
         try:
             return self.port.read(size)
-        except (OSError, ValueError) as exc:
-            raise PortGone(f"cannot read from the port: {exc}") from exc
         except Exception as exc:
-            if type(exc).__name__ in ("SerialException", "PortNotOpenError"):
-                raise PortGone(f"cannot read from the port: {exc}") from exc
-            raise
+            raise _port_gone(exc, "read from") from exc
 
     def _drain(self) -> None:
         """Take in anything that arrived unasked (a reply too late for the last request).
@@ -255,12 +258,33 @@ class InverterBase(Generic[S, P, V]):
         data = self.build_request(command_id, payload, dst=dst)
         cmd = self.SPEC.command(command_id)
         target = self.destination(cmd) if dst is None else dst
-        prepared = _Prepared(cmd, data, target, self._match_for(cmd, self._reply_addresses(cmd, target)))
+        match = self._match_for(cmd, self._reply_addresses(cmd, target))
+        prepared = _Prepared(cmd, data, target, match, self._reply_heads(match))
         if not payload:
             if len(self._requests) >= MAX_PREPARED:  # a script sweeping every dst must not grow memory
                 self._requests.clear()
             self._requests[command_id, dst] = prepared
         return prepared
+
+    def _reply_heads(self, match: _Match) -> tuple[bytes, ...] | None:
+        """The header bytes before the length field (ident excluded) of every reply ``match`` takes.
+
+        None where they are not fixed (a reply from whichever unit answers, a
+        series) or the framer would not take such a frame as plausible: those
+        replies are found by the framer's hunt and ``_pick`` alone.
+        """
+        framer = self.framer
+        lead = framer._sole
+        fmt = framer.codec.fmt
+        if lead is None or match.series:
+            return None
+        addresses = b""
+        if fmt.address_width:
+            ends = framer._ends
+            if match.src is None or match.dst is None or ends is None or not {match.src, match.dst} & ends:
+                return None
+            addresses = match.src.to_bytes(fmt.address_width, "big") + match.dst.to_bytes(fmt.address_width, "big")
+        return tuple(lead.lead + addresses + bytes([match.control, f]) for f in match.functions if f is not None)
 
     def _prepare_for_bus(self, command_id: str, bus_address: int) -> _Prepared:
         """A request without payload to the inverter at ``bus_address`` (the spec's address rules), kept."""
@@ -283,13 +307,13 @@ class InverterBase(Generic[S, P, V]):
             self._drain()
         if self._command_delay > 0:
             self._pause()
-        self._write(prepared.data)
-        cmd = prepared.cmd
+        cmd, data, _target, match, expect = prepared
+        self._write(data)
         if cmd.reply_function is None:
             self._exchange_ended()
             return None
         try:
-            return self._await(cmd, prepared.match)
+            return self._await(cmd, match, expect)
         finally:
             self._exchange_ended()
 
@@ -336,47 +360,81 @@ class InverterBase(Generic[S, P, V]):
     def _await_reply(self, cmd: CommandDef, dst: int, functions: tuple[int | None, ...] = ()) -> Frame:
         return self._await(cmd, self._match_for(cmd, self._reply_addresses(cmd, dst), functions))
 
-    def _await(self, cmd: CommandDef, match: _Match) -> Frame:
+    def _await(self, cmd: CommandDef, match: _Match, expect: tuple[bytes, ...] | None = None) -> Frame:
         """The reply to ``cmd`` that ``match`` describes; NoReply when the line stays quiet.
 
         A reply usually arrives whole: its header is read, then exactly the
-        rest, and the framer takes the frame without buffering (``header`` and
-        ``whole``).  Anything else (noise, a frame cut short, a reply split
-        over reads) goes byte by byte through the framer's resynchronising path.
+        rest.  When its first bytes are one of ``expect`` (the reply's lead,
+        addresses and command, ``_reply_heads``) it is the reply asked for as
+        soon as the framer takes it (``take``: length, checksum).  Anything else
+        (noise, a frame cut short, a reply split over reads, another unit's
+        frame) goes through the framer's resynchronising path and ``_pick``.
         """
         framer = self.framer
         read = self._read
         clock = self._clock
         deadline = clock() + self.timeout
+        if expect is not None and not self._queued and not framer._buf:
+            port_read = self.port.read  # _read, without a call per read
+            try:
+                head = port_read(framer._min_hs)
+            except Exception as exc:
+                raise _port_gone(exc, "read from") from exc
+            rest = framer.header(head) if head.startswith(expect) else -1
+            if rest >= 0 and clock() < deadline:
+                try:
+                    data = head + port_read(rest)
+                except Exception as exc:
+                    raise _port_gone(exc, "read from") from exc
+                frame = framer.take(data)
+                if frame is not None:
+                    if _frames_logged(DEBUG):
+                        log_frame("rx", data, self.SPEC.frame)
+                    self.last_frame = data
+                    return frame
+                frames = framer.feed(data)
+            else:
+                frames = framer.feed(head) if head else []
+            found = self._pick(frames, match) if frames else None
+            if found is not None:
+                return found
+            if clock() >= deadline:
+                return self._last_chance(cmd, match)
         while True:
             if self._queued:
                 return self._queued.pop(0)
             chunk = read(framer.needed())
             if not chunk:
-                frames: list[Frame] = []
+                frames = []
             else:
                 rest = framer.header(chunk)
                 if rest < 0:
                     frames = framer.feed(chunk)
                 elif clock() >= deadline:
-                    frames = framer.feed(chunk)  # out of time: the deadline branch below takes what waits
+                    frames = framer.feed(chunk)  # out of time: _last_chance takes what waits
                 else:
                     frames = framer.whole(chunk + read(rest))
             if frames:
-                frame = self._pick(frames, match)
-                if frame is not None:
-                    return frame
+                found = self._pick(frames, match)
+                if found is not None:
+                    return found
             if clock() >= deadline:
-                # The deadline is for the line going quiet, not for bytes already
-                # here: take in whatever is waiting before giving up.
-                for chunk in self._waiting_bytes():
-                    frame = self._pick(framer.feed(chunk), match)
-                    if frame is not None:
-                        return frame
-                if framer.pending():
-                    log_frame("rx", bytes(framer._buf), self.SPEC.frame, "incomplete, dropped")
-                framer.flush()
-                raise NoReply(f"no reply to {cmd.id} within {self.timeout:g} s")
+                return self._last_chance(cmd, match)
+
+    def _last_chance(self, cmd: CommandDef, match: _Match) -> Frame:
+        """Out of time: the reply if it is among the bytes already waiting, else NoReply.
+
+        The deadline is for the line going quiet, not for bytes already here.
+        """
+        framer = self.framer
+        for chunk in self._waiting_bytes():
+            frame = self._pick(framer.feed(chunk), match)
+            if frame is not None:
+                return frame
+        if framer.pending():
+            log_frame("rx", bytes(framer._buf), self.SPEC.frame, "incomplete, dropped")
+        framer.flush()
+        raise NoReply(f"no reply to {cmd.id} within {self.timeout:g} s")
 
     def _reply_addresses(self, cmd: CommandDef, dst: int) -> tuple[int | None, int | None]:
         """(src, dst) the reply to a request sent to ``dst`` must carry; None where any is accepted.

@@ -337,29 +337,42 @@ class Framer:
         """The frames in ``data``, a header ``header`` accepted plus the rest it asked for.
 
         The common case (one complete, checksum-valid, plausible frame) is taken
-        at once and counted as ``feed`` would count it; anything else (a short
-        read, a bad checksum, noise that framed itself) goes through ``feed``.
+        at once (``take``); anything else (a short read, a bad checksum, noise
+        that framed itself) goes through ``feed``.
+        """
+        frame = self.take(data)
+        return [frame] if frame is not None else self.feed(data)
+
+    def take(self, data: bytes) -> Frame | None:
+        """``data`` as one frame, counted as ``feed`` would count it, or None (nothing counted or kept).
+
+        Only for exactly one whole frame of the lead hunted for, with nothing
+        buffered: the lead, the length field against the bytes given, the
+        spec's maximum, the checksum and the plausibility rule are all checked.
         """
         lead = self._sole
-        if lead is not None and not self._buf:
-            hs = lead.hs
-            length = len(data) - hs - 2
-            if (
-                length >= 0
-                and data.startswith(lead.lead)
-                and (data[hs - 1] if self._lw1 else self.codec._length(data, lead)) == length
-            ):
-                frame = self.codec._finish(data, length, lead)
-                ends = self._ends
-                if frame is not None and (
-                    (frame[0] in ends or frame[1] in ends) if ends is not None else self._plausible(frame)
-                ):
-                    stats = self.stats
-                    stats.frames += 1
-                    if frame[7]:  # checksum_slack
-                        stats.slack_accepted += 1
-                    return [frame]
-        return self.feed(data)
+        if lead is None or self._buf:
+            return None
+        hs = lead.hs
+        length = len(data) - hs - 2
+        if (
+            length < 0
+            or length > self._max_payload
+            or not data.startswith(lead.lead)
+            or (data[hs - 1] if self._lw1 else self.codec._length(data, lead)) != length
+        ):
+            return None
+        frame = self.codec._finish(data, length, lead)
+        if frame is None:
+            return None
+        ends = self._ends
+        if not ((frame[0] in ends or frame[1] in ends) if ends is not None else self._plausible(frame)):
+            return None
+        stats = self.stats
+        stats.frames += 1
+        if frame[7]:  # checksum_slack
+            stats.slack_accepted += 1
+        return frame
 
     def _takes(self, frame: Frame) -> bool:
         ends = self._ends

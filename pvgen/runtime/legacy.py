@@ -268,7 +268,13 @@ class LegacyInverter(InverterBase[S, P, V]):
         pairs plan (``PairBuilder``): the same values as the typed
         ``read_status`` would give, without building the record first.
         """
-        payload = self._reply_payload("status", dst)
+        # _reply_payload("status", dst), written out: this is the call a pv 0.2 script polls with
+        prepared = self._bus_requests.get(("status", dst))
+        if prepared is None:
+            prepared = self._prepare_for_bus("status", dst)
+        frame = self._exchange(prepared)
+        assert frame is not None  # status has a reply
+        payload = frame.payload
         key = layout if type(layout) is tuple else tuple(layout)
         try:
             plans = self._pv02_status_plans
