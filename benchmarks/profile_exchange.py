@@ -2,12 +2,19 @@
 
     python -m benchmarks.profile_exchange                 # both calls, 20,000 exchanges each
     python -m benchmarks.profile_exchange status 50000    # one call, more exchanges
+    python -m benchmarks.profile_exchange steps           # status(layout), step by step, without cProfile
 
 Prints, per call, the functions that take a share of the exchange (cumulative
 time, as a percentage of the whole call, and calls per exchange), the table
 docs/performance.md records before and after a change.  cProfile slows Python
 function calls down more than C calls, so the shares lean towards many small
 functions; the benchmark's timings, not these shares, are the figures.
+
+``steps`` times each step of one ``status(layout)`` exchange on its own (best
+of 7 batches, the cost of the timing loop's call taken off), beside the
+hand-written client, which is how docs/performance.md splits the difference
+between the two.  The steps are internal calls of the client: this is a
+diagnostic, and names it uses may change with the code.
 """
 
 from __future__ import annotations
@@ -46,7 +53,60 @@ def profile(name: str, number: int) -> list[tuple[str, float, float]]:
     return rows
 
 
+def steps(number: int = 100_000) -> list[tuple[str, float]]:
+    """(step, ns per exchange) of ``status(layout)``, each step timed alone, and the reference's whole call."""
+    import timeit
+
+    from pvgen.runtime.legacy import STATUS_PAIRS
+
+    from .bench_exchange import _layout, handwritten_client
+
+    port = MemoryPort({STATUS_REQUEST: STATUS_REPLY})
+    status = pv_clients(port)["status"]
+    inv = status.func.__self__  # type: ignore[attr-defined]
+    status()
+    framer = inv.framer
+    layout = _layout()
+    plan = STATUS_PAIRS.plan(inv.SPEC.fields, layout).plan
+    payload = STATUS_REPLY[9:-2]
+    head = STATUS_REPLY[: framer.needed()]
+
+    def reads() -> bytes:
+        port.write(STATUS_REQUEST)
+        return port.read(9) + port.read(44)
+
+    def exchange_without_pause() -> object:
+        delay, inv._command_delay = inv._command_delay, 0.0
+        try:
+            return status()
+        finally:
+            inv._command_delay = delay
+
+    parts: list[tuple[str, object]] = [
+        ("pv status(layout), whole", status),
+        ("  the same with command_delay 0 (no pause bookkeeping)", exchange_without_pause),
+        ("  drain check (port.in_waiting)", inv._waiting),
+        ("  pause bookkeeping (command_delay, sleep a no-op)", inv._pause),
+        ("  write + flush (+ debug-log check)", lambda: inv._write(STATUS_REQUEST)),
+        ("  port: write, read header, read rest (the reference does these too)", reads),
+        ("  header check (Framer.header)", lambda: framer.header(head)),
+        ("  frame: length, checksum, plausibility, Frame (Framer.take)", lambda: framer.take(STATUS_REPLY)),
+        ("  exchange end noted on the port", inv._exchange_ended),
+        ("  pairs plan (unpack, scale, 18 labelled pairs)", lambda: plan(payload)),
+        ("hand-written client, whole", handwritten_client(port, "pairs")),
+    ]
+    loop = min(timeit.repeat(lambda: None, number=number, repeat=7)) / number
+    return [
+        (name, 1e9 * (min(timeit.repeat(fn, number=number, repeat=7)) / number - loop))  # type: ignore[arg-type]
+        for name, fn in parts
+    ]
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["steps"]:
+        for name, ns in steps(int(argv[1]) if len(argv) > 1 else 100_000):
+            print(f"{ns:8.0f} ns  {name}")
+        return 0
     names = [argv[0]] if argv else ["status", "read_status"]
     number = int(argv[1]) if len(argv) > 1 else 20_000
     for name in names:
