@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from logging import DEBUG
-from typing import ClassVar, Generic, NamedTuple, Protocol, TypedDict, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypedDict, TypeVar
 
 from .codec import WordRecord, decode_layout, decode_payload, encode_layout, encode_payload
 from .debug import FRAME_LOG, log_frame
@@ -23,6 +23,14 @@ from .model import CommandDef, FieldDef, ModelDef, ProtocolSpec, TypeDef
 
 ACK = 0x06
 MAX_PREPARED = 1024  # prepared requests kept per client: (command, destination) pairs in use
+MAX_FUSED = 64  # compiled exchanges kept per client (fused.py): (call, layout, destination) in use
+
+
+def _nothing_fused(_inv: object) -> Any:
+    raise AssertionError("no compiled exchange yet")  # never called: no layout or address is its sentinels
+
+
+_NOTHING_FUSED: tuple[object, object, Callable[[Any], Any]] = (object(), object(), _nothing_fused)
 _frames_logged = FRAME_LOG.isEnabledFor  # checked before building a log call on the per-poll path
 _LAST_EXCHANGE = "_pv_last_exchange"  # attribute noted on a port: when its last exchange ended (command_delay)
 
@@ -136,6 +144,10 @@ class InverterBase(Generic[S, P, V]):
         self._param_layout: tuple[int, ...] | None = None
         self._queued: list[Frame] = []  # frames of a reply series read ahead of the caller
         self._command_delay = spec.transport.command_delay
+        # fused.py's compiled exchanges by (call, layout, destination), and the last one used with its
+        # (layout, destination) for an identity check; both dropped with the kept requests they wrote in
+        self._fused: dict[tuple[object, ...], Callable[[Any], Any]] = {}
+        self._fused_last = _NOTHING_FUSED
 
     @property
     def address(self) -> int | None:
@@ -157,6 +169,8 @@ class InverterBase(Generic[S, P, V]):
         self._my_addr = value
         self._requests.clear()
         self._bus_requests.clear()
+        self._fused.clear()
+        self._fused_last = _NOTHING_FUSED
 
     # -- binding points filled in by the generated subclass ------------------------
     def _decode_status(self, layout: Sequence[int], payload: bytes) -> S:
@@ -369,37 +383,61 @@ class InverterBase(Generic[S, P, V]):
         soon as the framer takes it (``take``: length, checksum).  Anything else
         (noise, a frame cut short, a reply split over reads, another unit's
         frame) goes through the framer's resynchronising path and ``_pick``.
+
+        The steps after the first read are methods of their own
+        (``_await_head``, ``_await_whole``, ``_await_frames``, ``_await_more``)
+        so that the fused exchange (``fused.py``) can hand over the bytes it
+        has read at exactly the point it stopped, and both paths stay one.
         """
+        framer = self.framer
+        deadline = self._clock() + self.timeout
+        if expect is not None and not self._queued and not framer._buf:
+            try:
+                head = self.port.read(framer._min_hs)
+            except Exception as exc:
+                raise _port_gone(exc, "read from") from exc
+            return self._await_head(cmd, match, expect, head, deadline)
+        return self._await_more(cmd, match, deadline)
+
+    def _await_head(
+        self, cmd: CommandDef, match: _Match, expect: tuple[bytes, ...], head: bytes, deadline: float
+    ) -> Frame:
+        """``_await`` once the first header's worth of bytes (``head``) has been read."""
+        framer = self.framer
+        rest = framer.header(head) if head.startswith(expect) else -1
+        if rest >= 0 and self._clock() < deadline:
+            try:
+                data = head + self.port.read(rest)
+            except Exception as exc:
+                raise _port_gone(exc, "read from") from exc
+            return self._await_whole(cmd, match, data, deadline)
+        return self._await_frames(cmd, match, framer.feed(head) if head else [], deadline)
+
+    def _await_whole(self, cmd: CommandDef, match: _Match, data: bytes, deadline: float) -> Frame:
+        """``_await`` once a header it accepted and the rest it asked for (``data``) have been read."""
+        framer = self.framer
+        frame = framer.take(data)
+        if frame is not None:
+            if _frames_logged(DEBUG):
+                log_frame("rx", data, self.SPEC.frame)
+            self.last_frame = data
+            return frame
+        return self._await_frames(cmd, match, framer.feed(data), deadline)
+
+    def _await_frames(self, cmd: CommandDef, match: _Match, frames: list[Frame], deadline: float) -> Frame:
+        """``_await`` once the first bytes read have been framed (``frames``, maybe none)."""
+        found = self._pick(frames, match) if frames else None
+        if found is not None:
+            return found
+        if self._clock() >= deadline:
+            return self._last_chance(cmd, match)
+        return self._await_more(cmd, match, deadline)
+
+    def _await_more(self, cmd: CommandDef, match: _Match, deadline: float) -> Frame:
+        """The general loop: read what the framer needs until the reply is found or the deadline passes."""
         framer = self.framer
         read = self._read
         clock = self._clock
-        deadline = clock() + self.timeout
-        if expect is not None and not self._queued and not framer._buf:
-            port_read = self.port.read  # _read, without a call per read
-            try:
-                head = port_read(framer._min_hs)
-            except Exception as exc:
-                raise _port_gone(exc, "read from") from exc
-            rest = framer.header(head) if head.startswith(expect) else -1
-            if rest >= 0 and clock() < deadline:
-                try:
-                    data = head + port_read(rest)
-                except Exception as exc:
-                    raise _port_gone(exc, "read from") from exc
-                frame = framer.take(data)
-                if frame is not None:
-                    if _frames_logged(DEBUG):
-                        log_frame("rx", data, self.SPEC.frame)
-                    self.last_frame = data
-                    return frame
-                frames = framer.feed(data)
-            else:
-                frames = framer.feed(head) if head else []
-            found = self._pick(frames, match) if frames else None
-            if found is not None:
-                return found
-            if clock() >= deadline:
-                return self._last_chance(cmd, match)
         while True:
             if self._queued:
                 return self._queued.pop(0)

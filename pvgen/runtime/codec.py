@@ -154,14 +154,14 @@ class PairEntry(NamedTuple):
     positions: tuple[int, ...]  # word positions in the layout, high word first
 
 
-def pair_source(entries: Sequence[PairEntry], size: int) -> str:
-    """Python source of a pairs plan for a layout of ``size`` words: ``plan(payload)`` and ``from_words(w)``,
-    both returning ``_make([...])``.
+def pair_expression(entries: Sequence[PairEntry]) -> str:
+    """The Python expression ``_make([(label, value), ...])`` of a pairs plan, on the word locals ``w0``...
 
     The values are the typed plan's (``_scale_expr``), with its two
     exceptions made plain the way pv 0.2 showed them: a "not measured" raw
     value is given as the raw number, and an enum or flags value as its
-    number (the typed value's ``int``).
+    number (the typed value's ``int``).  The fused exchange (``fused.py``)
+    inlines the same expression, so both give the same pairs by construction.
     """
     items: list[str] = []
     for label, f, positions in entries:
@@ -173,7 +173,13 @@ def pair_source(entries: Sequence[PairEntry], size: int) -> str:
             if f.na_values and expr != raw:
                 expr = f"({raw} if {raw} in {tuple(f.na_values)!r} else {expr})"
         items.append(f"({label!r}, {expr})")
-    body = "_make([" + ", ".join(items) + "])"
+    return "_make([" + ", ".join(items) + "])"
+
+
+def pair_source(entries: Sequence[PairEntry], size: int) -> str:
+    """Python source of a pairs plan for a layout of ``size`` words: ``plan(payload)`` and ``from_words(w)``,
+    both returning ``pair_expression``."""
+    body = pair_expression(entries)
     unpack = _unpack_words(size)
     lines = ["def from_words(w):", unpack, f"    return {body}"]
     lines += ["def plan(payload):", "    w = _unpack(payload)", unpack, f"    return {body}"]

@@ -17,12 +17,13 @@ this module; the generated ``Inverter`` classes inherit both.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import NamedTuple, SupportsIndex, TypeVar, overload
+from typing import Any, NamedTuple, SupportsIndex, TypeVar, overload
 
-from .client import InverterBase
-from .codec import PairEntry, PairPlan, WordRecord, compile_pairs, decode_layout, version_text
+from .client import MAX_FUSED, InverterBase
+from .codec import PairEntry, PairPlan, WordRecord, compile_pairs, decode_layout, pair_expression, version_text
 from .errors import ProtocolError
-from .framing import FrameCodec, FrameError, checksum16
+from .framing import Frame, FrameCodec, FrameError, checksum16
+from .fused import compile_exchange
 from .model import FieldDef, code_label
 
 # pv 0.2's labels, by the spec field they name (facts from issue 14: pv 0.2's
@@ -217,6 +218,7 @@ def parameter_pairs(record: WordRecord) -> LegacyReadings:
 S = TypeVar("S", bound=WordRecord)
 P = TypeVar("P", bound=WordRecord)
 V = TypeVar("V")
+StatusCall = Callable[[Any], LegacyReadings | None]  # status(layout, dst) for one (layout, dst), given the inverter
 
 
 class LegacyInverter(InverterBase[S, P, V]):
@@ -264,11 +266,59 @@ class LegacyInverter(InverterBase[S, P, V]):
     def status(self, layout: Sequence[int], dst: int = 1) -> LegacyReadings | None:
         """``(label, value)`` pairs of one status reply, or None when it does not unpack with ``layout``.
 
-        The pairs come straight from the payload through the layout's compiled
-        pairs plan (``PairBuilder``): the same values as the typed
-        ``read_status`` would give, without building the record first.
+        A polling script calls this with the same layout and address every
+        time, so each (layout, dst) gets its own compiled exchange
+        (``fused.py``): the whole expected exchange inline, the layout's pairs
+        plan included, handing anything unexpected to the general path
+        (``_status_general``).  The last one used is found by identity (a tuple
+        layout only: a list could have changed since).
         """
-        # _reply_payload("status", dst), written out: this is the call a pv 0.2 script polls with
+        last = self._fused_last
+        if last[0] is layout and last[1] == dst:
+            fn: StatusCall = last[2]
+            return fn(self)
+        return self._fused_status(layout, dst)(self)
+
+    def _fused_status(self, layout: Sequence[int], dst: int) -> StatusCall:
+        """The compiled exchange of ``status(layout, dst)``, compiled on first use and kept (bounded)."""
+        key = layout if type(layout) is tuple else tuple(layout)
+        fused = self._fused
+        fn = fused.get(("status", key, dst))
+        if fn is None:
+            if len(fused) >= MAX_FUSED:  # a script sweeping layouts or addresses must not grow memory
+                fused.clear()
+            fn = fused["status", key, dst] = self._compile_status(key, dst)
+        if type(layout) is tuple:
+            self._fused_last = (layout, dst, fn)
+        return fn
+
+    def _compile_status(self, layout: tuple[int, ...], dst: int) -> StatusCall:
+        prepared = self._bus_requests.get(("status", dst))
+        if prepared is None:
+            prepared = self._prepare_for_bus("status", dst)
+        fields = self.SPEC.fields
+        plan = STATUS_PAIRS.plan(fields, layout)
+
+        def general(inv: LegacyInverter[S, P, V]) -> LegacyReadings | None:
+            return inv._status_general(layout, dst)
+
+        def finish(frame: Frame) -> LegacyReadings | None:
+            payload = frame.payload
+            return plan.plan(payload) if len(payload) == plan.size else None
+
+        return compile_exchange(
+            self,
+            prepared,
+            plan.size,
+            pair_expression(STATUS_PAIRS.entries(fields, layout)),
+            {"_make": LegacyReadings},
+            general,
+            finish,
+            f"status dst={dst} layout={' '.join(f'{c:02x}' for c in layout)}",
+        )
+
+    def _status_general(self, layout: Sequence[int], dst: int) -> LegacyReadings | None:
+        """``status(layout, dst)`` by the general path: ``_exchange``, then the layout's pairs plan."""
         prepared = self._bus_requests.get(("status", dst))
         if prepared is None:
             prepared = self._prepare_for_bus("status", dst)
