@@ -65,13 +65,14 @@ def exchange_source(
     total: int,
     skip: int,
     has_flush: bool,
+    several_heads: bool,
     unpack: str,
     result: str,
 ) -> str:
     """Source of ``exchange(self)`` for one kept request and one expected reply (see the module docstring).
 
     Names it expects in its namespace: ``_port``, ``_framer``, ``_general``,
-    ``_finish``, ``_data`` (the request), ``_head`` (the expected header),
+    ``_finish``, ``_data`` (the request), ``_head`` (the expected header; ``_heads``, all of them),
     ``_cmd``, ``_match``, ``_expect``, ``_logged``, ``_port_gone``,
     ``_adler``/``_sum``, ``_unpack_from``, and what ``result`` uses.
     """
@@ -117,7 +118,7 @@ def exchange_source(
         f"            head = port.read({header_size})",
         "        except Exception as exc:",
         '            raise _port_gone(exc, "read from") from exc',
-        "        if head != _head:",
+        "        if head not in _heads:" if several_heads else "        if head != _head:",
         "            frame = self._await_head(_cmd, _match, _expect, head, deadline)",
         "        elif clock() >= deadline:",
         "            frame = self._await_frames(_cmd, _match, _framer.feed(head), deadline)",
@@ -194,9 +195,8 @@ def compile_exchange(
         return general
     except Exception:  # noqa: S110 - a port that cannot tell now: the compiled check hands over to the general path
         pass
-    heads = {e + size.to_bytes(fmt.length_width, "big") for e in expect}
-    if len(heads) != 1:  # several reply codes: the general path picks among them
-        return general
+    # every header a reply taken at once may have (several where the command has several reply codes)
+    heads = frozenset(e + size.to_bytes(fmt.length_width, "big") for e in expect)
     header_size = lead.hs
     total = header_size + size + 2
     namespace: dict[str, Any] = {
@@ -206,7 +206,8 @@ def compile_exchange(
         "_general": general,
         "_finish": finish,
         "_data": prepared.data,
-        "_head": heads.pop(),
+        "_head": next(iter(heads)),
+        "_heads": heads,
         "_cmd": prepared.cmd,
         "_match": prepared.match,
         "_expect": expect,
@@ -223,6 +224,7 @@ def compile_exchange(
         total=total,
         skip=lead.skip,
         has_flush=getattr(port, "flush", None) is not None,
+        several_heads=len(heads) > 1,
         unpack=_unpack_words(size // 2),
         result=result,
     )

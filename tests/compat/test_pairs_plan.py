@@ -161,3 +161,38 @@ def test_pairs_of_synthetic_fields_no_spec_has_yet(data: st.DataObject) -> None:
     codes = {"ENERGY": (0x11, 0x12), "MODE": (0x13,), "0x20": (0x20,)}
     order = sorted(codes, key=lambda label: min(layout.index(c) for c in codes[label]))
     assert got.keys() == ["V", *order]
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+@SOME
+@given(data=st.data())
+def test_fused_status_pairs_are_the_plans(mod: ModuleType, data: st.DataObject) -> None:
+    """status(layout) through its compiled exchange (pvgen/runtime/fused.py, which inlines the pairs
+    expression) gives the pairs plan's pairs, value for value and type for type, on every spec's layouts;
+    where a spec's reply cannot be expected exactly (Samil TCP's ident byte) the general path gives them."""
+    from .pv02 import CannedPort
+
+    def general_ran(*_args: object) -> None:
+        raise AssertionError("the general path ran")
+
+    fields = mod.SPEC.fields
+    cmd = mod.SPEC.command("status")
+    for layout in layouts(mod, fields, "status_layout", data.draw(st.integers(0, 1000))):
+        if 2 * len(layout) > mod.SPEC.frame.max_payload:
+            continue
+        payload = data.draw(words(fields, len(layout)))
+        inv = mod.Inverter(CannedPort({}), sleep=lambda _s: None)
+        request = inv._prepare_for_bus("status", 1)
+        reply = mod.CODEC.build(
+            cmd.control, cmd.reply_function, payload, src=request.match.src, dst=request.match.dst, reply=True
+        )
+        inv.port.answers[request.data] = reply
+        fused = inv._fused_status(layout, 1)
+        compiled = (fused.__doc__ or "").startswith("def exchange")
+        assert compiled == (not mod.SPEC.frame.ident_width)
+        if compiled:
+            inv._status_general = general_ran  # type: ignore[method-assign]
+        got = inv.status(layout)
+        want = STATUS_PAIRS.decode(fields, layout, payload)
+        assert type(got) is LegacyReadings and got == want
+        assert [type(v) for _, v in got] == [type(v) for _, v in want]
