@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zlib import adler32
 
 from .client import _LAST_EXCHANGE, _port_gone, _Prepared
-from .codec import _unpack_words
 from .debug import FRAME_LOG
 from .framing import SUM_BY_ADLER, Frame, Framer
 
@@ -55,8 +54,25 @@ T = TypeVar("T")
 Exchange = Callable[[Any], T]
 
 
-def _indent(lines: list[str], depth: int) -> list[str]:
-    return ["    " * depth + line for line in lines]
+def _frames_maybe_logged() -> Callable[[int, bool], bool]:
+    """``(level, True)`` -> False only when ``pv.frames`` is known not to log at ``level``: the cheap flag.
+
+    ``Logger.isEnabledFor`` is a Python call (about 100 ns here, the price of
+    a tenth of the target's margin); its answer is kept in the logger's
+    ``_cache`` dict, which ``logging`` empties (never replaces) whenever a
+    level changes.  Reading that dict directly answers in one C call; an
+    answer not cached yet reads as "maybe", which takes the general path,
+    whose own ``isEnabledFor`` fills the cache.  A Python whose loggers have
+    no such dict gets ``isEnabledFor`` itself.
+    """
+    cache = getattr(FRAME_LOG, "_cache", None)
+    if isinstance(cache, dict):
+        return cache.get
+
+    def enabled(level: int, _default: bool) -> bool:
+        return FRAME_LOG.isEnabledFor(level)
+
+    return enabled
 
 
 def exchange_source(
@@ -88,7 +104,7 @@ def exchange_source(
     lines = [
         "def exchange(self):",
         "    port = self.port",
-        "    if port is not _port or self.framer is not _framer or self._queued or _framer._buf or _logged(10):",
+        "    if port is not _port or self.framer is not _framer or self._queued or _framer._buf or _logged(10, True):",
         "        return _general(self)",
         "    try:",
         "        waiting = port.in_waiting",
@@ -137,8 +153,7 @@ def exchange_source(
         "                else:",
         "                    _framer.stats.frames += 1",  # Framer.take's count for an exact checksum
         "                    self.last_frame = data",
-        f"                    w = _unpack_from(data, {header_size})",
-        *_indent([unpack.strip()], 5),
+        f"                    {unpack} = _unpack_from(data, {header_size})",
         "    finally:",  # InverterBase._exchange_ended, inline
         "        now = clock()",
         "        self._last_exchange = now",
@@ -211,7 +226,7 @@ def compile_exchange(
         "_cmd": prepared.cmd,
         "_match": prepared.match,
         "_expect": expect,
-        "_logged": FRAME_LOG.isEnabledFor,
+        "_logged": _frames_maybe_logged(),
         "_port_gone": _port_gone,
         "_adler": adler32,
         "_sum": sum,
@@ -225,7 +240,7 @@ def compile_exchange(
         skip=lead.skip,
         has_flush=getattr(port, "flush", None) is not None,
         several_heads=len(heads) > 1,
-        unpack=_unpack_words(size // 2),
+        unpack="".join(f"w{i}, " for i in range(size // 2)).strip() or "()",
         result=result,
     )
     exec(compile(source, f"<pv exchange {what}>", "exec"), namespace)  # noqa: S102 - source built from validated spec data and fixed tables only

@@ -12,6 +12,7 @@ its number, everything else the typed value itself.
 from __future__ import annotations
 
 import importlib
+import logging
 import random
 from types import ModuleType
 
@@ -170,7 +171,12 @@ def test_fused_status_pairs_are_the_plans(mod: ModuleType, data: st.DataObject) 
     """status(layout) through its compiled exchange (pvgen/runtime/fused.py, which inlines the pairs
     expression) gives the pairs plan's pairs, value for value and type for type, on every spec's layouts;
     where a spec's reply cannot be expected exactly (Samil TCP's ident byte) the general path gives them."""
+    from pvgen.runtime.debug import FRAME_LOG
+
     from .pv02 import CannedPort
+
+    # frames not logged, and logging's cache says so (any general-path call fills it; fused.py reads it)
+    assert not FRAME_LOG.isEnabledFor(logging.DEBUG)
 
     def general_ran(*_args: object) -> None:
         raise AssertionError("the general path ran")

@@ -187,6 +187,11 @@ def value(result: object, label: str) -> object:
 def test_a_clean_reply_takes_the_fused_path(monkeypatch: pytest.MonkeyPatch) -> None:
     from pv import cms
 
+    from pvgen.runtime.debug import FRAME_LOG
+
+    # frames not logged, and logging's cache says so (any general-path call fills it; fused.py reads it)
+    assert not FRAME_LOG.isEnabledFor(logging.DEBUG)
+
     def general(*_args: object) -> None:
         raise AssertionError("the general path ran")
 
@@ -322,6 +327,29 @@ def test_debug_logging_takes_the_general_path(caplog: pytest.LogCaptureFixture) 
         assert inv.status(layout)["Pac"] == 765
     assert [r.direction for r in caplog.records] == ["tx", "rx"]  # type: ignore[attr-defined]
     assert [r.frame for r in caplog.records] == [CMS_REQUEST, CMS_REPLY]  # type: ignore[attr-defined]
+
+
+def test_the_first_poll_after_a_level_change_asks_logging() -> None:
+    """fused.py reads logging's own cache of "is pv.frames on at DEBUG": emptied by every level change, it
+    reads as "maybe" until the general path (isEnabledFor) has filled it again, so a poll never skips a log."""
+    from pv import cms
+
+    from pvgen.runtime.debug import FRAME_LOG
+
+    layout = cms.SPEC.model("cms2000").status_layout
+    port = ScriptPort([CMS_REPLY, CMS_REPLY, CMS_REPLY])
+    inv, _clock, _sleeps = make(cms, port, 0.001)
+    level = FRAME_LOG.level
+    FRAME_LOG.setLevel(logging.INFO)  # empties the cache
+    try:
+        runs: list[str] = []
+        general = inv._status_general
+        inv._status_general = lambda *args: runs.append("general") or general(*args)
+        for _ in range(3):
+            assert inv.status(layout)["Pac"] == 765
+        assert runs == ["general"]  # the first poll only
+    finally:
+        FRAME_LOG.setLevel(level)
 
 
 def test_a_new_my_addr_or_port_is_not_written_past() -> None:
