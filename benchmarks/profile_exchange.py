@@ -10,10 +10,11 @@ docs/performance.md records before and after a change.  cProfile slows Python
 function calls down more than C calls, so the shares lean towards many small
 functions; the benchmark's timings, not these shares, are the figures.
 
-``steps`` times each step of one ``status(layout)`` exchange on its own (best
-of 7 batches, the cost of the timing loop's call taken off), beside the
-hand-written client, which is how docs/performance.md splits the difference
-between the two.  The steps are internal calls of the client: this is a
+``steps`` times ``status(layout)`` whole, its compiled exchange (``fused.py``)
+alone, the general path it falls back to, and each step of that general path
+on its own (best of 7 batches, the cost of the timing loop's call taken off),
+beside the hand-written client, which is how docs/performance.md splits the
+difference between them.  The steps are internal calls of the client: this is a
 diagnostic, and names it uses may change with the code.
 """
 
@@ -75,16 +76,16 @@ def steps(number: int = 100_000) -> list[tuple[str, float]]:
         port.write(STATUS_REQUEST)
         return port.read(9) + port.read(44)
 
-    def exchange_without_pause() -> object:
-        delay, inv._command_delay = inv._command_delay, 0.0
-        try:
-            return status()
-        finally:
-            inv._command_delay = delay
+    fused = inv._fused_status(layout, 1)
+    undelayed = pv_clients(MemoryPort({STATUS_REQUEST: STATUS_REPLY}))["status"]
+    undelayed.func.__self__._command_delay = 0.0  # type: ignore[attr-defined]
+    undelayed()
 
     parts: list[tuple[str, object]] = [
         ("pv status(layout), whole", status),
-        ("  the same with command_delay 0 (no pause bookkeeping)", exchange_without_pause),
+        ("  the compiled exchange alone (fused.py), without the status() call", lambda: fused(inv)),
+        ("  status(layout) with command_delay 0 (no pause bookkeeping)", undelayed),
+        ("pv status(layout) by the general path (_status_general), whole", lambda: inv._status_general(layout, 1)),
         ("  drain check (port.in_waiting)", inv._waiting),
         ("  pause bookkeeping (command_delay, sleep a no-op)", inv._pause),
         ("  write + flush (+ debug-log check)", lambda: inv._write(STATUS_REQUEST)),
