@@ -211,7 +211,8 @@ def compile_exchange(
     except Exception:  # noqa: S110 - a port that cannot tell now: the compiled check hands over to the general path
         pass
     # every header a reply taken at once may have (several where the command has several reply codes)
-    heads = frozenset(e + size.to_bytes(fmt.length_width, "big") for e in expect)
+    # (a tuple, compared by ==: a port may hand back bytearrays, which a set could not hold)
+    heads = tuple(dict.fromkeys(e + size.to_bytes(fmt.length_width, "big") for e in expect))
     header_size = lead.hs
     total = header_size + size + 2
     namespace: dict[str, Any] = {
@@ -221,7 +222,7 @@ def compile_exchange(
         "_general": general,
         "_finish": finish,
         "_data": prepared.data,
-        "_head": next(iter(heads)),
+        "_head": heads[0],
         "_heads": heads,
         "_cmd": prepared.cmd,
         "_match": prepared.match,

@@ -400,3 +400,26 @@ def test_the_fused_source_is_the_one_expected() -> None:
     fn: Callable[..., object] = inv._fused_status(cms.SPEC.model("cms2000").status_layout, 1)
     source = fn.__doc__ or ""
     assert "port.read(9)" in source and "port.read(44)" in source and "_make([('Temp-inv'" in source
+
+
+class BytearrayPort(ScriptPort):
+    """A port handing back bytearrays (some test doubles and wrappers do): compared, not hashed."""
+
+    def read(self, size: int = 1) -> bytes:
+        return bytearray(super().read(size))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("spec", ["cms", "siser"])  # SISER: a status with two reply codes
+def test_a_port_handing_back_bytearrays(spec: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(f"pv.{spec}")
+    layout = mod.SPEC.models[0].status_layout
+    reply = status_reply(mod, layout, bytes(range(2 * len(layout))))
+    results = {}
+    for how in ("fused", "general"):
+        port = BytearrayPort([reply])
+        inv, clock, sleeps = make(mod, port, 0.001)
+        results[how] = (poll(inv, how, layout, 1), state(inv, port, clock, sleeps))
+    assert results["fused"] == results["general"]
+    assert isinstance(results["fused"][0], tuple) and results["fused"][0][0].__name__ == "LegacyReadings"
