@@ -286,7 +286,7 @@ def regenerate_row(quick: bool) -> Row:
         "< 2",
         elapsed < 2,
         f"{specs} specs into an empty generated/, median of {len(walls)}; CPU {statistics.median(cpus):.2f} s"
-        f" (ruff format subprocesses included); {load_average()}{skipped}",
+        f" (pvgen writes its final text itself: no formatter runs); {load_average()}{skipped}",
     )
 
 

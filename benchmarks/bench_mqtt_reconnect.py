@@ -98,7 +98,7 @@ def rows_of(m: dict[str, float | None]) -> list[Row]:
             "s",
             "<= 5 s after the broker returns",
             connected <= 5,
-            f"default settings (probe_interval 2 s); {load_average()}; machine loaded when first recorded",
+            f"default settings (probe_interval 2 s); {load_average()}",
         ),
         Row(
             "mqtt state, availability, discovery retained again",
