@@ -10,6 +10,7 @@ import pytest
 from pvapp import config as config_mod
 from pvapp.clock import ScaledClock, SystemClock, parse_clock
 from pvapp.config import ConfigError
+from pvapp.config import locate as config_locate  # where find_config looks its paths up
 from pvapp.monitor.run import build_outputs, sim_url_for_clock
 from pvapp.reading import InverterInfo, Reading
 from pvapp.storage import SlotUpdate, Storage
@@ -67,7 +68,7 @@ def test_usual_places_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_no_configuration_is_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(config_mod, "candidate_paths", lambda env: [Path("pv.toml"), tmp_path / "none" / "pv.toml"])
+    monkeypatch.setattr(config_locate, "candidate_paths", lambda env: [Path("pv.toml"), tmp_path / "none" / "pv.toml"])
     cfg = config_mod.load(env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "none")})
     assert cfg.demo and cfg.ports[0].port == "sim://cms" and cfg.storage.path == Path("pv-demo.sqlite")
 
@@ -128,7 +129,7 @@ def test_claimed_slots_no_longer_follow_readings_and_are_released_after_a_crash(
 
 def test_port_flag_without_configuration_is_not_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(config_mod, "candidate_paths", lambda env: [Path("pv.toml")])
+    monkeypatch.setattr(config_locate, "candidate_paths", lambda env: [Path("pv.toml")])
     env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
     cfg = config_mod.load(env=env, overrides={"port": "/dev/ttyUSB0", "spec": "samil"})
     assert not cfg.demo and cfg.clock == "real"
