@@ -27,138 +27,32 @@ import sqlite3
 import threading
 import urllib.parse
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pvapp.reading import InverterInfo, Reading
 
+from .queue import UploadQueue, _update_slot
+from .records import (
+    GapStatus,
+    HistoryRecord,
+    LastGood,
+    QueuedStatus,
+    SlotUpdate,
+    StorageError,
+    StoredReading,
+    _transaction,
+    parse_utc,
+    readings_query,
+    utc_text,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
-def readings_query(serial: str | None, start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
-    """The readings of one range in time order, as SQL and its arguments.
-
-    One text for ``Storage.readings`` and the web page's read-only connection,
-    so both select (and order) the same rows for the same filters.
-    """
-    sql = "SELECT * FROM readings WHERE 1=1"
-    args: list[Any] = []
-    if serial is not None:
-        sql += " AND serial = ?"
-        args.append(serial)
-    if start is not None:
-        sql += " AND time >= ?"
-        args.append(utc_text(start))
-    if end is not None:
-        sql += " AND time < ?"
-        args.append(utc_text(end))
-    return sql + " ORDER BY time, serial", args
-
-
-class StorageError(Exception):
-    """The database cannot be used (wrong file, newer schema, unwritable directory)."""
-
-
-def utc_text(t: datetime) -> str:
-    """A UTC timestamp as sortable text: ``2026-06-01T10:00:00.000000Z``."""
-    if t.tzinfo is None:
-        raise ValueError("naive datetime given to storage; times must be timezone-aware")
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class SlotUpdate:
-    """One PVOutput status slot a reading contributes to.
-
-    ``serials`` are every inverter aggregated into ``system_id``; the slot row is
-    recomputed from the stored readings of all of them, so aggregation is right
-    whichever inverter's poll commits last.
-    """
-
-    system_id: int
-    date: str  # yyyymmdd, local
-    time: str  # hh:mm, local slot start
-    slot_start: datetime
-    slot_end: datetime
-    day_start: datetime  # local midnight of ``date``, as an aware datetime
-    serials: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedStatus:
-    system_id: int
-    date: str
-    time: str
-    slot_utc: str
-    energy_wh: int | None
-    power_w: int | None
-    temperature: float | None
-    voltage: float | None
-    status: str
-    reason: str
-    attempts: int
-    origin: str = "live"  # 'history': made from the inverter's own hourly log after a gap
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRecord:
-    """Energy an inverter logged for the hour ending at ``hour``:``minute`` of ``date`` (its clock)."""
-
-    serial: str
-    date: str  # YYYY-MM-DD
-    hour: int
-    minute: int
-    energy_kwh: float
-    fetched: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class GapStatus:
-    """A PVOutput status made from history records for a slot no live reading covers."""
-
-    system_id: int
-    date: str  # yyyymmdd, local
-    time: str  # hh:mm, local
-    slot_start: datetime
-    energy_wh: int | None
-    power_w: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReading:
-    id: int
-    time: datetime
-    serial: str
-    pac: float | None
-    e_today: float | None
-    e_total: float | None
-    h_total: float | None
-    mode: str
-    faults: tuple[str, ...]
-    values: dict[str, float | int | None]
-    rejected: dict[str, str]
-    raw_frame: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class LastGood:
-    """What the guards need to know about an inverter's history after a restart."""
-
-    e_total: float | None
-    h_total: float | None
-    time: datetime | None
-    e_today: float | None
-
-
-class Storage:
+class Storage(UploadQueue):
     """The monitor's database.  Safe to share between threads."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", readonly: bool = False) -> None:
@@ -608,138 +502,6 @@ class Storage:
             sql, args = sql + " WHERE kind = ?", (kind,)
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY id", args)]
 
-    # -- the PVOutput queue ------------------------------------------------
-
-    def pending_statuses(self, system_id: int, *, started_by: datetime, limit: int = 1000) -> list[QueuedStatus]:
-        """Pending slots of a system that started at or before ``started_by``, oldest first.
-
-        The uploader passes ``now - interval`` so that only closed slots go out:
-        a slot still filling would otherwise be sent with a partial value.
-        """
-        rows = self._conn().execute(
-            "SELECT * FROM pvoutput_queue WHERE status = 'pending' AND system_id = ? AND slot_utc <= ?"
-            " ORDER BY slot_utc LIMIT ?",
-            (system_id, utc_text(started_by), limit),
-        )
-        return [_queued(r) for r in rows]
-
-    def claim_statuses(self, system_id: int, *, started_by: datetime, limit: int = 100000) -> list[QueuedStatus]:
-        """Take the closed pending slots for sending: they become 'sending', frozen, in one transaction.
-
-        A poll that started before the slot closed may commit its reading after
-        the uploader has read the slot; once claimed, the slot row no longer
-        follows readings, so what PVOutput receives is exactly what is recorded.
-        """
-        with _transaction(self._conn()) as conn:
-            rows = conn.execute(
-                "SELECT * FROM pvoutput_queue WHERE status = 'pending' AND system_id = ? AND slot_utc <= ?"
-                " ORDER BY slot_utc LIMIT ?",
-                (system_id, utc_text(started_by), limit),
-            ).fetchall()
-            conn.executemany(
-                "UPDATE pvoutput_queue SET status = 'sending' WHERE system_id = ? AND date = ? AND time = ?",
-                [(system_id, r["date"], r["time"]) for r in rows],
-            )
-        return [replace(_queued(r), status="sending") for r in rows]
-
-    def release_claims(self, system_id: int, keys: Sequence[tuple[str, str]] | None = None) -> int:
-        """Claimed slots go back to pending: all of them (start-up, after a crash) or just ``keys``."""
-        with _transaction(self._conn()) as conn:
-            if keys is None:
-                cur = conn.execute(
-                    "UPDATE pvoutput_queue SET status = 'pending' WHERE system_id = ? AND status = 'sending'",
-                    (system_id,),
-                )
-                return int(cur.rowcount)
-            cur = conn.executemany(
-                "UPDATE pvoutput_queue SET status = 'pending' WHERE system_id = ? AND date = ? AND time = ?"
-                " AND status = 'sending'",
-                [(system_id, d, t) for d, t in keys],
-            )
-            return int(cur.rowcount)
-
-    def queue(self, system_id: int | None = None, status: str | None = None) -> list[QueuedStatus]:
-        sql = "SELECT * FROM pvoutput_queue WHERE 1=1"
-        args: list[Any] = []
-        if system_id is not None:
-            sql += " AND system_id = ?"
-            args.append(system_id)
-        if status is not None:
-            sql += " AND status = ?"
-            args.append(status)
-        return [_queued(r) for r in self._conn().execute(sql + " ORDER BY system_id, slot_utc", args)]
-
-    def mark_statuses(
-        self,
-        system_id: int,
-        keys: Sequence[tuple[str, str]],
-        status: str,
-        reason: str = "",
-        now: datetime | None = None,
-    ) -> None:
-        """Set the outcome of an upload attempt for (date, time) keys, in one transaction."""
-        t = utc_text(now or datetime.now(UTC))
-        with _transaction(self._conn()) as conn:
-            conn.executemany(
-                "UPDATE pvoutput_queue SET status = ?, reason = ?, attempts = attempts + 1, updated = ?"
-                " WHERE system_id = ? AND date = ? AND time = ? AND status IN ('pending', 'sending')",
-                [(status, reason, t, system_id, d, tm) for d, tm in keys],
-            )
-
-    def mark_sent_through(
-        self,
-        system_id: int,
-        date: str,
-        time: str,
-        reason: str,
-        now: datetime | None = None,
-        not_before: str = "",
-    ) -> int:
-        """Mark every pending slot up to and including PVOutput's last status as sent.
-
-        Used at start-up: what PVOutput already holds (for instance because we
-        crashed between its reply and our commit) is not sent a second time.
-        Slots made from inverter history are not: they fill a gap *behind*
-        PVOutput's latest status, so its latest status says nothing about them
-        (sending one twice only repeats the same values).
-        """
-        t = utc_text(now or datetime.now(UTC))
-        with _transaction(self._conn()) as conn:
-            cur = conn.execute(
-                "UPDATE pvoutput_queue SET status = 'sent', reason = ?, updated = ? WHERE system_id = ?"
-                " AND status IN ('pending', 'sending') AND (date < ? OR (date = ? AND time <= ?)) AND date >= ?"
-                " AND origin = 'live'",
-                (reason, t, system_id, date, date, time, not_before),
-            )
-            return int(cur.rowcount)
-
-    def note_attempt(self, system_id: int, keys: Sequence[tuple[str, str]], reason: str) -> None:
-        """Count a failed attempt and put the slots back to pending (network down, rate limit)."""
-        t = utc_text(datetime.now(UTC))
-        with _transaction(self._conn()) as conn:
-            conn.executemany(
-                "UPDATE pvoutput_queue SET status = 'pending', attempts = attempts + 1, reason = ?, updated = ?"
-                " WHERE system_id = ? AND date = ? AND time = ? AND status IN ('pending', 'sending')",
-                [(reason, t, system_id, d, tm) for d, tm in keys],
-            )
-
-
-class _transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
-            self.conn.execute("ROLLBACK")
-
 
 def _statements(script: str) -> list[str]:
     out: list[str] = []
@@ -796,68 +558,16 @@ def _upsert_inverter(conn: sqlite3.Connection, info: InverterInfo, t: str) -> No
     )
 
 
-def _update_slot(conn: sqlite3.Connection, slot: SlotUpdate, now: str) -> None:
-    """Recompute one system's status slot from the stored readings of its inverters.
-
-    Power, temperature and voltage come from each inverter's latest reading in
-    the slot; energy from each inverter's latest accepted E-Today of that local
-    day up to the slot's end (an inverter that fell asleep keeps counting with
-    its last value, so the aggregate does not drop).
-    """
-    start, end, day = utc_text(slot.slot_start), utc_text(slot.slot_end), utc_text(slot.day_start)
-    power: list[float] = []
-    temps: list[float] = []
-    volts: list[float] = []
-    energy: list[float] = []
-    for serial in slot.serials:
-        row = conn.execute(
-            "SELECT pac, values_json FROM readings WHERE serial = ? AND time >= ? AND time < ?"
-            " ORDER BY time DESC LIMIT 1",
-            (serial, start, end),
-        ).fetchone()
-        if row is not None:
-            if row["pac"] is not None:
-                power.append(row["pac"])
-            values = json.loads(row["values_json"])
-            if isinstance(values.get("temperature"), int | float):
-                temps.append(float(values["temperature"]))
-            if isinstance(values.get("vac"), int | float):
-                volts.append(float(values["vac"]))
-        e_row = conn.execute(
-            "SELECT e_today FROM readings WHERE serial = ? AND time >= ? AND time < ? AND e_today IS NOT NULL"
-            " ORDER BY time DESC LIMIT 1",
-            (serial, day, end),
-        ).fetchone()
-        if e_row is not None:
-            energy.append(e_row["e_today"])
-    energy_wh = round(sum(energy) * 1000) if energy else None
-    power_w = round(sum(power)) if power else None
-    temperature = round(max(temps), 1) if temps else None
-    voltage = round(sum(volts) / len(volts), 1) if volts else None
-    if energy_wh is None and power_w is None:
-        return  # nothing PVOutput would accept (needs v1 or v2)
-    conn.execute(
-        "INSERT INTO pvoutput_queue(system_id, date, time, slot_utc, energy_wh, power_w, temperature, voltage, updated)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT(system_id, date, time) DO UPDATE SET energy_wh = excluded.energy_wh,"
-        " power_w = excluded.power_w, temperature = excluded.temperature, voltage = excluded.voltage,"
-        " updated = excluded.updated WHERE status = 'pending'",
-        (slot.system_id, slot.date, slot.time, start, energy_wh, power_w, temperature, voltage, now),
-    )
-
-
-def _queued(r: sqlite3.Row) -> QueuedStatus:
-    return QueuedStatus(
-        system_id=r["system_id"],
-        date=r["date"],
-        time=r["time"],
-        slot_utc=r["slot_utc"],
-        energy_wh=r["energy_wh"],
-        power_w=r["power_w"],
-        temperature=r["temperature"],
-        voltage=r["voltage"],
-        status=r["status"],
-        reason=r["reason"],
-        attempts=r["attempts"],
-        origin=r["origin"],
-    )
+__all__ = [  # the row types and helpers stay importable from here, where they used to live
+    "GapStatus",
+    "HistoryRecord",
+    "LastGood",
+    "QueuedStatus",
+    "SlotUpdate",
+    "Storage",
+    "StorageError",
+    "StoredReading",
+    "parse_utc",
+    "readings_query",
+    "utc_text",
+]
