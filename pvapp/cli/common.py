@@ -170,7 +170,7 @@ def _accept(
 ) -> Session:
     """``listen://``: wait for one Samil TCP unit to connect (the one-shot commands' side of it)."""
     from pvapp.config import ConfigError, parse_advertise, parse_listen
-    from pvapp.monitor.listener import accept_one
+    from pvapp.monitor.listen_net import accept_one
     from pvgen.runtime.errors import NoReply, PortGone
 
     spec_id = spec or "samil_tcp"

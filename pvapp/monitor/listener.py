@@ -32,166 +32,48 @@ So for a ``listen://HOST:PORT`` port:
 
 Everything downstream (guards, storage, PVOutput, MQTT) sees the same slots
 and callbacks as ``PortPoller`` gives it.
+
+This module is the poller and its slots; ``listen_net`` has the advertisement,
+``SocketPort`` and the one-shot ``accept_one``; ``listen_conn`` one connection's life.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import logging
 import select
 import socket
-import struct
-import termios
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from pvapp.clock import Clock
 from pvapp.config import InverterConfig, PortConfig, parse_listen
-from pvapp.reading import InverterInfo, InverterState
-from pvgen.runtime.errors import InverterError, NoReply, PortGone, ProtocolError
+from pvapp.reading import InverterState
 from pvgen.runtime.text import serial_problem
 
 from .bounded import SeenOnce
 from .guards import Guard
+from .listen_conn import Connection, _host_of
+from .listen_net import (
+    ACCEPT_BURST,
+    ADVERTISE_BURST,
+    ADVERTISE_EVERY,
+    ADVERTISE_SLOW,
+    BIND_HINTS,
+    MAX_AUTO,
+    MAX_REMEMBERED,
+    SELECT_TICK,
+    UNIDENTIFIED_EXTRA,
+    Advertiser,
+    advertisement,
+)
 from .poller import BACKOFF_MAX, BACKOFF_MIN, InverterSlot, spec_module
 
 log = logging.getLogger("pv.monitor")
-
-ANNOUNCEMENT = b"I AM SERVER"
-ACCEPT_PAUSE = 1.0  # seconds between accept and the first request ([mhvis] PR #25 "wififix")
-KEEP_ALIVE_IDLE = 11.0  # [mhvis] sends 01 09 when the connection was idle this long
-ADVERTISE_EVERY = 5.0  # [mhvis]: a broadcast every 5 s...
-ADVERTISE_BURST = 10  # ...10 tries
-ADVERTISE_SLOW = 60.0  # then, while a configured inverter is still missing, once a minute
-IDENTIFY_TRIES = 3  # version requests before a silent connection is given up
-MAX_MISSES = 3  # polls in a row without a reply before a connection is closed
-MAX_AUTO = 32  # inverters one "auto" entry takes (a hostile LAN cannot make us poll thousands)
-MAX_REMEMBERED = 256  # refused serials / silent peers remembered for log-once
-UNIDENTIFIED_EXTRA = 8  # connections still identifying themselves, beyond one per configured inverter
-ACCEPT_BURST = 64  # connections taken from the backlog per turn of the accept loop
-BIND_HINTS = {  # what a failed bind usually means, by errno
-    errno.EADDRINUSE: " (another program on this port? `ss -ltnp` shows which; or a monitor still stopping)",
-    errno.EADDRNOTAVAIL: " (no interface of this host has that address (yet?); 0.0.0.0 listens on every one)",
-    errno.EACCES: " (ports below 1024 need privileges; the units call 1200)",
-}
-SELECT_TICK = 0.5  # real seconds between housekeeping turns of the accept loop
-
-
-def advertisement(module: Any) -> bytes:
-    """The "I AM SERVER" datagram, built by the spec's own frame codec (its ``advertise`` command)."""
-    spec = module.SPEC
-    cmd = spec.command("advertise") if spec.has_command("advertise") else None
-    control, function = (cmd.control, cmd.function) if cmd else (0x00, 0x40)
-    return bytes(module.CODEC.build(control, function, ANNOUNCEMENT))
-
-
-class SocketPort:
-    """A connected TCP socket with the pyserial calls the generated client uses.
-
-    ``read(n)`` waits until n bytes or ``timeout`` (pyserial's semantics);
-    ``in_waiting`` is the byte count the kernel holds; a peer that hung up
-    raises ``ConnectionResetError`` (the client turns it into ``PortGone``).
-    """
-
-    def __init__(self, sock: socket.socket, timeout: float | None) -> None:
-        self.sock = sock
-        self.timeout: float | None = timeout
-        self.closed = False
-        sock.setblocking(False)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def read(self, size: int = 1) -> bytes:
-        out = bytearray()
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        while len(out) < size:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.sock], [], [], wait)
-            if not ready:
-                break
-            try:
-                chunk = self.sock.recv(size - len(out))
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise ConnectionResetError("the inverter closed the connection")
-            out += chunk
-        return bytes(out)
-
-    @property
-    def in_waiting(self) -> int:
-        buf = bytearray(4)
-        try:
-            fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, buf)
-        except (OSError, ValueError):
-            return 0
-        return int(struct.unpack("i", bytes(buf))[0])
-
-    def write(self, data: bytes) -> int:
-        self.sock.setblocking(True)
-        try:
-            self.sock.sendall(data)
-        finally:
-            self.sock.setblocking(False)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            with contextlib.suppress(OSError):
-                self.sock.shutdown(socket.SHUT_RDWR)
-            self.sock.close()
-
-
-class Advertiser:
-    """Sends the advertisement datagram to each configured address; failures logged once per episode."""
-
-    def __init__(self, targets: Sequence[tuple[str, int]], frame: bytes, *, source: str = "") -> None:
-        self.targets = tuple(targets)
-        self.frame = frame
-        self.sent = 0
-        self._failing: set[tuple[str, int]] = set()
-        self._sock: socket.socket | None = None
-        self._source = source
-
-    def _socket(self, host: str) -> socket.socket:
-        if self._sock is None:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-            if self._source and self._source not in ("0.0.0.0", "::"):
-                # the datagram leaves from the address the units must connect to
-                sock.bind((self._source, 0))
-            self._sock = sock
-        return self._sock
-
-    def send(self) -> None:
-        for target in self.targets:
-            try:
-                self._socket(target[0]).sendto(self.frame, target)
-            except OSError as exc:
-                if target not in self._failing:
-                    self._failing.add(target)
-                    log.warning("cannot send the Samil TCP advertisement to %s:%d: %s", *target, exc.strerror or exc)
-                continue
-            self.sent += 1
-            if target in self._failing:
-                self._failing.discard(target)
-                log.info("Samil TCP advertisement reaches %s:%d again", *target)
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 class HistoryHook(Protocol):
@@ -537,279 +419,3 @@ class ListenPoller(threading.Thread):
         if silent >= self.asleep_after:
             slot.state = "asleep"
             self.on_state(slot, "asleep", f"no connection for {silent:.0f} s")
-
-
-def _host_of(peer: str) -> str:
-    """The address of a ``HOST:PORT`` peer (IPv6 hosts contain colons)."""
-    return peer.rpartition(":")[0]
-
-
-class Connection(threading.Thread):
-    """One accepted TCP connection: identify the inverter, then poll it until it goes."""
-
-    def __init__(self, poller: ListenPoller, sock: socket.socket, peer: str) -> None:
-        super().__init__(name=f"inverter connection {peer}", daemon=True)
-        self.poller = poller
-        self.peer = peer
-        self.port = SocketPort(sock, poller.cfg.timeout or poller.spec.transport.reply_timeout)
-        self.client: Any = poller.module.Inverter(self.port, timeout=poller.cfg.timeout, sleep=self._sleep)
-        self.slot: ListenSlot | None = None
-        self._closed = threading.Event()
-
-    def close(self) -> None:
-        self._closed.set()
-        self.port.close()
-
-    def _sleep(self, seconds: float) -> None:
-        time.sleep(self.poller._scaled(seconds, floor=0.0))
-
-    def _wait(self, seconds: float) -> bool:
-        """Wait ``seconds`` of the monitor's clock; False when the monitor stops or the connection closed."""
-        deadline = self.poller.clock.now().timestamp() + seconds
-        while not (self.poller.stop.is_set() or self._closed.is_set()):
-            left = deadline - self.poller.clock.now().timestamp()
-            if left <= 0:
-                return True
-            self.poller.clock.wait(min(left, 1.0), self.poller.stop)
-        return False
-
-    def run(self) -> None:
-        why = "monitor stopping"
-        try:
-            why = self._serve()
-        except PortGone as exc:
-            why = str(exc).removeprefix("cannot read from the port: ").removeprefix("cannot write to the port: ")
-        except Exception:  # a bug must not take the listener down
-            log.exception("unexpected error on the connection from %s", self.peer)
-            why = "internal error"
-        finally:
-            self.port.close()
-            self.poller.release(self.slot, self, why)
-
-    def _serve(self) -> str:
-        p = self.poller
-        time.sleep(p._scaled(ACCEPT_PAUSE, floor=0.05))
-        version = None
-        for _ in range(IDENTIFY_TRIES):
-            if p.stop.is_set() or self._closed.is_set():
-                return "monitor stopping"
-            try:
-                version = self.client.read_version()
-                break
-            except NoReply:
-                continue
-            except ProtocolError as exc:
-                log.debug("connection from %s: %s", self.peer, exc)
-                continue
-        serial = (getattr(version, "serial", "") or "").strip() if version is not None else ""
-        if serial and not p.admissible(serial, self.peer):
-            return "refused"
-        if not serial:
-            if p.remember_silent(self.peer.rpartition(":")[0]):
-                what = "never answered" if version is None else "sent no serial number"
-                log.warning(
-                    "port %s: the connection from %s %s (%d version requests); closed",
-                    p.cfg.port,
-                    self.peer,
-                    what,
-                    IDENTIFY_TRIES,
-                )
-            return "silent"
-        slot = p.claim(serial, self)
-        if slot is None:
-            return "refused"
-        self.slot = slot
-        if not self._identify(slot, version):
-            return "no status layout"
-        log.info("inverter %s connected from %s", slot.label, self.peer)
-        before = p.history.before_first(slot) if p.history is not None else None
-        first = True
-        while not (p.stop.is_set() or self._closed.is_set()):
-            status = self._poll(slot)
-            if status is False:
-                return "stopped answering"
-            if status is not None and first:
-                first = False
-                if p.history is not None:
-                    with slot.lock:
-                        if slot.conn is self:
-                            p.history.after_first(slot, self.client, before, status, p.clock.now())
-            if not self._idle(p.poll_interval):
-                break
-        return "monitor stopping" if p.stop.is_set() else "replaced"
-
-    def _identify(self, slot: ListenSlot, version: Any) -> bool:
-        p = self.poller
-        with slot.lock:
-            if slot.conn is not self:
-                return False
-            if slot.info is None:
-                slot.info = InverterInfo(
-                    serial=slot.serial or "",
-                    spec_id=p.cfg.spec,
-                    port=p.cfg.port,
-                    address=None,
-                    model=getattr(version, "model", "") or "",
-                    manufacturer=getattr(version, "manufacturer", "") or "",
-                    firmware=getattr(version, "firmware", "") or "",
-                    va_rating=getattr(version, "va_rating", "") or "",
-                )
-            for _ in range(IDENTIFY_TRIES):
-                try:
-                    slot.layout = self.client.read_status_layout()
-                    break
-                except NoReply:
-                    continue
-            else:
-                log.warning("inverter %s on %s sent no status layout; closing the connection", slot.label, self.peer)
-                return False
-            # As on a dialled port: the model its layout (or version text) identifies
-            # gives the guard its rated power, so a SolarLake is not judged as a TL-D.
-            slot.model = p.spec.identify_model(slot.layout, slot.info.model)
-            if slot.guard is None:
-                slot.guard = p.make_guard(slot)
-            slot.client = self.client
-            slot.misses = 0
-            slot.registered = True
-        return True
-
-    def _poll(self, slot: ListenSlot) -> Any:
-        """One status read: the status, None for a miss, False when the connection is to be given up."""
-        p = self.poller
-        with slot.lock:
-            if slot.conn is not self:
-                return False
-            try:
-                status = self.client.read_status(slot.layout)
-            except NoReply:
-                slot.errors["no_reply"] = slot.errors.get("no_reply", 0) + 1
-                slot.misses += 1
-                if slot.misses >= MAX_MISSES:
-                    log.info(
-                        "inverter %s: no reply to %d polls in a row; closing its connection", slot.label, MAX_MISSES
-                    )
-                    return False
-                return None
-            except ProtocolError as exc:
-                slot.errors["protocol"] = slot.errors.get("protocol", 0) + 1
-                log.debug("inverter %s: %s", slot.label, exc)
-                return None
-            except PortGone:
-                raise
-            except InverterError as exc:
-                slot.errors["other"] = slot.errors.get("other", 0) + 1
-                log.debug("inverter %s: %s", slot.label, exc)
-                return None
-            now = p.clock.now()
-            slot.last_reply = now
-            slot.silent_since = None
-            slot.misses = 0
-            if slot.state != "awake":
-                previous = slot.state
-                slot.state = "awake"
-                p.on_state(slot, "awake", "first reading" if previous is None else f"was {previous}")
-            p.on_reading(slot, status, now)
-            return status
-
-    def _idle(self, seconds: float) -> bool:
-        """Wait until the next poll, with a keep-alive whenever the line would be idle past the units' limit."""
-        left = seconds
-        while left > KEEP_ALIVE_IDLE:
-            if not self._wait(KEEP_ALIVE_IDLE):
-                return False
-            left -= KEEP_ALIVE_IDLE
-            slot = self.slot
-            if slot is None:
-                return False
-            with slot.lock:
-                if slot.conn is not self:
-                    return False
-                try:
-                    self.client.request("keep_alive")
-                except NoReply:
-                    slot.misses += 1
-                    if slot.misses >= MAX_MISSES:
-                        return False
-        return self._wait(left)
-
-
-def accept_one(
-    url: str,
-    module: Any,
-    *,
-    advertise: Sequence[tuple[str, int]],
-    wait: float,
-    timeout: float | None,
-    announce: Callable[[str], None] | None = None,
-) -> tuple[SocketPort, Any, Any, str]:
-    """For the one-shot commands: listen on ``url``, advertise, and return the first inverter that connects.
-
-    Returns (port, client, version reply, peer).  A connection that does not
-    answer the version request is closed and waited past.  NoReply when none
-    came within ``wait`` seconds; PortGone when the address cannot be bound.
-    """
-    host, port_number = parse_listen(url, "PORT")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    srv = socket.socket(family, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        srv.bind((host, port_number))
-        srv.listen(4)
-    except OSError as exc:
-        srv.close()
-        raise PortGone(f"cannot listen on {host}:{port_number}: {exc.strerror or exc}") from None
-    advertiser = Advertiser(advertise, advertisement(module), source=host)
-    bound = srv.getsockname()[:2]
-    if announce is not None:
-        targets = ", ".join(f"{h}:{p}" for h, p in advertise) or "nowhere"
-        announce(
-            f"waiting up to {wait:g} s for an inverter to connect on {bound[0]}:{bound[1]} (advertising to {targets})"
-        )
-    deadline = time.monotonic() + wait
-    next_advert = 0.0
-    malformed = SeenOnce(MAX_REMEMBERED)
-    try:
-        while time.monotonic() < deadline:
-            now = time.monotonic()
-            if now >= next_advert and advertise:
-                advertiser.send()
-                next_advert = now + ADVERTISE_EVERY
-            ready, _, _ = select.select([srv], [], [], min(SELECT_TICK, max(0.0, deadline - now)))
-            if not ready:
-                continue
-            sock, peer = srv.accept()
-            conn = SocketPort(sock, timeout or module.SPEC.transport.reply_timeout)
-            client = module.Inverter(conn, timeout=timeout)
-            time.sleep(ACCEPT_PAUSE)
-            refused = False
-            for _ in range(IDENTIFY_TRIES):
-                try:
-                    version = client.read_version()
-                except (NoReply, ProtocolError):
-                    continue
-                except PortGone:
-                    break
-                serial = str(getattr(version, "serial", "") or "").strip()
-                if not serial:
-                    continue
-                problem = serial_problem(serial)
-                if problem is None:
-                    client.serial = serial
-                    return conn, client, version, f"{peer[0]}:{peer[1]}"
-                refused = True  # the serial rule, as on a serial line and in the monitor
-                if malformed.first(serial):
-                    log.warning(
-                        "refusing the inverter connected from %s:%d: its serial %r is malformed: %s",
-                        peer[0],
-                        peer[1],
-                        serial,
-                        problem,
-                    )
-                break
-            if not refused:
-                log.warning("the connection from %s:%d never answered; closed", peer[0], peer[1])
-            conn.close()
-    finally:
-        srv.close()
-        advertiser.close()
-    raise NoReply(f"no inverter connected to {bound[0]}:{bound[1]} within {wait:g} s")

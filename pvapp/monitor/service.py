@@ -29,7 +29,8 @@ from .bounded import SeenOnce
 from .guards import Guard
 from .history import HistoryFiller
 from .keeper import StoreKeeper
-from .listener import MAX_AUTO, ListenPoller
+from .listen_net import MAX_AUTO
+from .listener import ListenPoller
 from .outputs import OutputRunner
 from .poller import BACKOFF_MAX, InverterSlot, PortPoller
 
