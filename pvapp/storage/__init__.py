@@ -1,12 +1,12 @@
 """Durable local history: readings, events and the PVOutput upload queue in one SQLite file."""
 
-from .db import (
+from .db import Storage
+from .records import (
     GapStatus,
     HistoryRecord,
     LastGood,
     QueuedStatus,
     SlotUpdate,
-    Storage,
     StorageError,
     StoredReading,
     parse_utc,

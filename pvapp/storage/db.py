@@ -38,7 +38,6 @@ from .records import (
     GapStatus,
     HistoryRecord,
     LastGood,
-    QueuedStatus,
     SlotUpdate,
     StorageError,
     StoredReading,
@@ -556,18 +555,3 @@ def _upsert_inverter(conn: sqlite3.Connection, info: InverterInfo, t: str) -> No
             t,
         ),
     )
-
-
-__all__ = [  # the row types and helpers stay importable from here, where they used to live
-    "GapStatus",
-    "HistoryRecord",
-    "LastGood",
-    "QueuedStatus",
-    "SlotUpdate",
-    "Storage",
-    "StorageError",
-    "StoredReading",
-    "parse_utc",
-    "readings_query",
-    "utc_text",
-]

@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from pvapp.storage.db import parse_utc, utc_text
+from pvapp.storage.records import parse_utc, utc_text
 
 # The day chart: at most this many points per inverter (a bucket is 86400 / DAY_POINTS = 120 s).
 DAY_POINTS = 720

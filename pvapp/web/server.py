@@ -32,7 +32,7 @@ from typing import Any
 from pvapp.config import Config
 from pvapp.httpserver import BoundedHTTPServer
 from pvapp.monitor.bounded import SeenOnce
-from pvapp.storage.db import StoredReading, parse_utc, readings_query, utc_text
+from pvapp.storage.records import StoredReading, parse_utc, readings_query, utc_text
 
 from . import svg
 from .api import Api, BadRequest, parse_date, parse_int, parse_month, parse_year, site_from_config

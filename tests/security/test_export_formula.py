@@ -82,7 +82,7 @@ def test_device_text_in_a_csv_export_never_starts_a_formula(tmp_path: Path) -> N
 
 
 def test_history_export_neutralises_the_serial_too(tmp_path: Path) -> None:
-    from pvapp.storage.db import HistoryRecord
+    from pvapp.storage import HistoryRecord
 
     db = Storage(tmp_path / "pv.sqlite")
     fetched = datetime(2026, 12, 21, 8, 0, tzinfo=UTC)
